@@ -1,0 +1,402 @@
+"""Image inputs -> batches for a backbone, with errors that name the bad item.
+
+Accepted inputs (:func:`as_source`):
+
+- a numpy array or torch tensor of shape ``(N, H, W)`` (grayscale),
+  ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in {1, 3}; ``uint8`` (or another
+  integer type) in ``0..255``, or floating point in ``[0, 1]``;
+- a list (or tuple) of image file paths, of PIL images, or of per-image arrays
+  ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``.
+
+Images are read one batch at a time, so memory does not grow with ``N``. Arrays of
+one size are resized on the device in a batch; list items, which may differ in size,
+are resized one by one on the host with the same function, so both paths give the
+same numbers. Grayscale images are repeated to 3 channels; then the backbone's mean
+and std are applied. Resizing squashes to ``image_size x image_size`` (no crop),
+as in the VTAB protocol used by Head2Toe.
+"""
+
+import hashlib
+import io
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["ImageSource", "as_source", "to_model_input"]
+
+_FLOAT_TOL = 1e-3
+
+
+def _describe(item):
+    return type(item).__module__.split(".")[0] + "." + type(item).__name__
+
+
+def _kind(item):
+    from PIL import Image
+
+    if isinstance(item, str | os.PathLike):
+        return "path"
+    if isinstance(item, Image.Image):
+        return "pil"
+    if isinstance(item, np.ndarray | torch.Tensor):
+        return "array"
+    return None
+
+
+def _layout(shape, what):
+    """Return 'nhw', 'nhwc' or 'nchw' for a batch shape, or raise."""
+    if len(shape) == 3:
+        return "nhw"
+    if len(shape) == 4 and shape[-1] in (1, 3):
+        return "nhwc"
+    if len(shape) == 4 and shape[1] in (1, 3):
+        return "nchw"
+    if len(shape) == 4:
+        raise ValueError(
+            f"{what} has shape {tuple(shape)}: expected 1 or 3 channels on the last "
+            "axis (N, H, W, C) or the second axis (N, C, H, W); convert RGBA or "
+            "multi-band images to RGB first"
+        )
+    raise ValueError(
+        f"{what} has shape {tuple(shape)}: expected images (N, H, W), (N, H, W, C) "
+        "or (N, C, H, W)"
+    )
+
+
+def _to_tensor(arr):
+    if isinstance(arr, torch.Tensor):
+        return arr.detach()
+    return torch.from_numpy(np.array(arr, copy=True))
+
+
+def _check_values(x, offsets):
+    """Check dtype and value range of an (n, C, H, W) tensor; return uint8/float32."""
+    if x.dtype == torch.bool or not (x.is_floating_point() or _is_int(x)):
+        raise TypeError(
+            f"images of dtype {x.dtype} are not supported; use uint8 (0..255) or "
+            "float (0..1)"
+        )
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+        if bad.any():
+            i = offsets[int(bad.nonzero()[0, 0])]
+            raise ValueError(f"image {i} contains NaN or infinite values")
+        lo, hi = x.flatten(1).amin(dim=1), x.flatten(1).amax(dim=1)
+        bad = (lo < -_FLOAT_TOL) | (hi > 1 + _FLOAT_TOL)
+        if bad.any():
+            j = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"image {offsets[j]} has values in [{float(lo[j]):.4g}, "
+                f"{float(hi[j]):.4g}]: float images must be scaled to [0, 1] "
+                "(divide by 255, or pass uint8 images)"
+            )
+        return x.float()
+    if x.dtype == torch.uint8:
+        return x
+    lo, hi = x.flatten(1).amin(dim=1), x.flatten(1).amax(dim=1)
+    bad = (lo < 0) | (hi > 255)
+    if bad.any():
+        j = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"image {offsets[j]} has integer values in [{int(lo[j])}, {int(hi[j])}]:"
+            " integer images must lie in 0..255"
+        )
+    return x.to(torch.uint8)
+
+
+def _is_int(x):
+    return not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+
+
+def _nchw(x, layout):
+    if layout == "nhw":
+        return x[:, None]
+    if layout == "nhwc":
+        return x.permute(0, 3, 1, 2)
+    return x
+
+
+def _hash(*parts):
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part if isinstance(part, bytes | memoryview) else str(part).encode())
+    return h.hexdigest()
+
+
+def _array_hash(img):
+    arr = img.cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    arr = np.ascontiguousarray(arr)
+    return _hash(arr.dtype.str, arr.shape, memoryview(arr).cast("B"))
+
+
+def resize(x, size, interpolation="bilinear"):
+    """Resize a float batch ``(n, C, H, W)`` to ``size x size`` (antialiased).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float images in ``[0, 1]``.
+    size : int
+        Output side in pixels.
+    interpolation : str, default="bilinear"
+        ``"bicubic"`` or ``"bilinear"`` (anything else means bilinear).
+
+    Returns
+    -------
+    x : torch.Tensor of shape (n, C, size, size)
+        Resized images, clipped to ``[0, 1]``.
+    """
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    mode = "bicubic" if interpolation == "bicubic" else "bilinear"
+    out = F.interpolate(x, size=(size, size), mode=mode, antialias=True)
+    return out.clamp_(0.0, 1.0)
+
+
+def _to_unit_float(x):
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def to_model_input(x, data_config, device, *, channels_last=False):
+    """Move a loaded batch to ``device``, resize, expand gray, normalise.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+        uint8 (0..255) or float (0..1) images with C in {1, 3}.
+    data_config : dict
+        ``image_size``, ``mean``, ``std``, ``interpolation``.
+    device : torch.device
+        Target device; on CUDA the host batch is pinned and copied asynchronously.
+    channels_last : bool, default=False
+        Return the batch in channels-last memory format (for CUDA convnets).
+
+    Returns
+    -------
+    x : torch.Tensor of shape (n, 3, image_size, image_size)
+        Normalised float32 batch on ``device``.
+    """
+    if device.type == "cuda" and x.device.type == "cpu":
+        x = x.pin_memory()
+    x = _to_unit_float(x.to(device, non_blocking=True))
+    x = resize(x, data_config["image_size"], data_config["interpolation"])
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    mean = torch.tensor(data_config["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(data_config["std"], device=device).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class ImageSource:
+    """Uniform, lazy, batch-wise access to a set of images.
+
+    Parameters
+    ----------
+    images : array, tensor or list
+        See :func:`as_source`.
+    kind : {"array", "paths", "pil", "arrays"}
+        Input kind (one batch array, or a list of one kind of item).
+    layout : str or None
+        Layout of a batch array: ``"nhw"``, ``"nhwc"`` or ``"nchw"``.
+    """
+
+    def __init__(self, images, kind, layout=None):
+        self.images = images
+        self.kind = kind
+        self.layout = layout
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, indices, *, size, interpolation="bilinear", pool=None):
+        """Load images ``indices`` as one ``(n, C, H, W)`` tensor on the host.
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Positions of the images to load.
+        size : int
+            Side of the model input; list items are resized to it here.
+        interpolation : str, default="bilinear"
+            See :func:`resize`.
+        pool : concurrent.futures.Executor or None, default=None
+            Decode list items in parallel with this executor.
+
+        Returns
+        -------
+        batch : torch.Tensor
+            uint8 or float32 images with 1 or 3 channels.
+        """
+        indices = [int(i) for i in indices]
+        if self.kind == "array":
+            x = self.images[indices]
+            if isinstance(x, np.ndarray) or not isinstance(x, torch.Tensor):
+                x = torch.from_numpy(np.ascontiguousarray(x))
+            return _check_values(_nchw(x, self.layout), indices)
+        load = pool.map if pool is not None else map
+        items = list(load(self._load_item, indices))
+        items = [resize(_to_unit_float(t[None]), size, interpolation) for t in items]
+        channels = {t.shape[1] for t in items}
+        if len(channels) > 1:
+            items = [t.expand(-1, 3, -1, -1) for t in items]
+        return torch.cat(items)
+
+    def _load_item(self, i):
+        item = self.images[i]
+        if self.kind == "path":
+            return _read_file(item, i)[0]
+        if self.kind == "pil":
+            return _pil_to_tensor(item)
+        shape = tuple(item.shape)
+        layout = _layout((1, *shape), f"image {i}")
+        return _check_values(_nchw(_to_tensor(item)[None], layout), [i])[0]
+
+    def hashes(self, indices):
+        """Content hash of each image ``indices`` (hex strings).
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Positions of the images.
+
+        Returns
+        -------
+        hashes : list of str
+            A 32-character hash per image: of the file bytes for paths, of the
+            pixels, mode and size for PIL images, of the values, dtype and shape
+            for arrays.
+        """
+        out = []
+        for i in indices:
+            item = self.images[int(i)]
+            if self.kind == "path":
+                out.append(_hash(b"file", _read_bytes(item, int(i))))
+            elif self.kind == "pil":
+                out.append(_hash(b"pil", item.mode, item.size, item.tobytes()))
+            else:
+                out.append(_array_hash(item))
+        return out
+
+
+def _read_bytes(path, i):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"image file {str(path)!r} (item {i}) not found"
+        ) from None
+    except OSError as exc:
+        raise OSError(
+            f"cannot read image file {str(path)!r} (item {i}): {exc}"
+        ) from exc
+
+
+def _pil_to_tensor(img):
+    rgb = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+    if img.mode in ("I", "I;16", "F"):  # high bit-depth gray: scale to 0..255
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max() if arr.max() > 0 else 1.0
+        return torch.from_numpy((arr / top * 255).round().astype(np.uint8))[None]
+    arr = np.array(rgb, dtype=np.uint8)
+    t = torch.from_numpy(arr)
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+def _read_file(path, i):
+    from PIL import Image, UnidentifiedImageError
+
+    data = _read_bytes(path, i)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return _pil_to_tensor(img), data
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"cannot read image file {str(path)!r} (item {i}): {exc}"
+        ) from exc
+
+
+def _list_source(images):
+    if len(images) == 0:
+        raise ValueError("X is empty: got 0 images")
+    kinds = [_kind(item) for item in images]
+    for i, (item, kind) in enumerate(zip(images, kinds, strict=True)):
+        if kind is None:
+            raise TypeError(
+                f"item {i} of X is a {_describe(item)}; expected image paths, PIL "
+                "images or arrays"
+            )
+        if kind != kinds[0]:
+            raise TypeError(
+                f"X mixes input types: item 0 is a {_describe(images[0])} but item "
+                f"{i} is a {_describe(item)}; pass one kind of image"
+            )
+    if kinds[0] == "path":
+        for i, path in enumerate(images):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"image file {str(path)!r} (item {i}) not found"
+                )
+        return ImageSource(list(images), "path")
+    if kinds[0] == "array":
+        for i, item in enumerate(images):
+            _layout((1, *item.shape), f"image {i}")
+        return ImageSource(list(images), "arrays")
+    return ImageSource(list(images), "pil")
+
+
+def as_source(X):
+    """Wrap images as an :class:`ImageSource`, checking what is cheap to check.
+
+    Shapes, types, emptiness and file existence are checked here; values (NaN,
+    range) and file contents are checked batch by batch as they are read.
+
+    Parameters
+    ----------
+    X : array, tensor, list or tuple
+        ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` array or tensor, or a
+        list of paths, PIL images or per-image arrays.
+
+    Returns
+    -------
+    source : ImageSource
+        Lazy view of the images.
+    """
+    if isinstance(X, ImageSource):
+        return X
+    if isinstance(X, list | tuple):
+        return _list_source(X)
+    if isinstance(X, str | os.PathLike):
+        raise TypeError(
+            f"X is a single path {str(X)!r}; pass a list of paths (for a folder "
+            "of class sub-folders use skhead2toe.datasets.load_image_folder)"
+        )
+    if isinstance(X, torch.Tensor) or hasattr(X, "__array__"):
+        if not isinstance(X, torch.Tensor):
+            X = np.asarray(X)
+            if X.dtype == object:
+                return _list_source(list(X))
+        if X.ndim > 0 and len(X) == 0:
+            raise ValueError(f"X is empty: got 0 images (shape {tuple(X.shape)})")
+        layout = _layout(tuple(X.shape), "X")
+        dtype = X.dtype
+        is_num = (
+            dtype.is_floating_point or dtype == torch.uint8 or not dtype.is_complex
+            if isinstance(X, torch.Tensor)
+            else dtype.kind in "uif"
+        )
+        if not is_num or dtype in (np.bool_, torch.bool):
+            raise TypeError(
+                f"X has dtype {dtype}; use uint8 (0..255) or float (0..1) images"
+            )
+        return ImageSource(X, "array", layout)
+    raise TypeError(
+        f"X is a {_describe(X)}; expected an image array (N, H, W[, C]), a torch "
+        "tensor, or a list of paths or PIL images"
+    )

