@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from skhead2toe._images import as_source, to_model_input
+
+CFG = {
+    "image_size": 16,
+    "mean": (0.5, 0.4, 0.3),
+    "std": (0.2, 0.25, 0.3),
+    "interpolation": "bilinear",
+}
+CPU = torch.device("cpu")
+
+
+def _prepared(X, idx=(0, 1, 2)):
+    batch = as_source(X).load(list(idx), size=CFG["image_size"])
+    return to_model_input(batch, CFG, CPU)
+
+
+@pytest.fixture
+def rgb(seed):
+    return np.random.default_rng(0).integers(0, 256, (3, 12, 10, 3), dtype=np.uint8)
+
+
+def test_layouts_dtypes_and_tensors_agree(rgb):
+    ref = _prepared(rgb)
+    assert ref.shape == (3, 3, 16, 16) and ref.dtype == torch.float32
+    torch.testing.assert_close(_prepared(rgb.transpose(0, 3, 1, 2)), ref)
+    torch.testing.assert_close(_prepared(rgb / 255.0), ref)
+    torch.testing.assert_close(_prepared(rgb.astype(np.int64)), ref)
+    torch.testing.assert_close(_prepared(torch.from_numpy(rgb)), ref)
+    torch.testing.assert_close(_prepared(list(rgb)), ref)
+
+
+def test_pil_and_files_match_arrays(rgb, tmp_path):
+    ref = _prepared(rgb)
+    pils = [Image.fromarray(im) for im in rgb]
+    torch.testing.assert_close(_prepared(pils), ref)
+    paths = []
+    for i, im in enumerate(pils):
+        im.save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    torch.testing.assert_close(_prepared(paths), ref)
+
+
+def test_grayscale_becomes_three_equal_channels(rgb):
+    gray = rgb[..., 0]
+    out = _prepared(gray)
+    assert out.shape == (3, 3, 16, 16)
+    std, mean = torch.tensor(CFG["std"]), torch.tensor(CFG["mean"])
+    unnorm = out * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
+    torch.testing.assert_close(unnorm[:, 0], unnorm[:, 2])
+    torch.testing.assert_close(_prepared(gray[..., None]), out)
+    pil_gray = [Image.fromarray(im, mode="L") for im in gray]
+    torch.testing.assert_close(_prepared(pil_gray), out)
+
+
+def test_normalisation_uses_mean_and_std():
+    white = np.full((1, 16, 16, 3), 255, np.uint8)
+    out = _prepared(white, idx=[0])
+    expected = (1 - torch.tensor(CFG["mean"])) / torch.tensor(CFG["std"])
+    torch.testing.assert_close(out[0, :, 5, 5], expected)
+
+
+@pytest.mark.parametrize(
+    "X, exc, match",
+    [
+        (np.zeros((2, 8, 8, 4), np.uint8), ValueError, "1 or 3 channels"),
+        (np.zeros((2, 8, 8, 8, 3)), ValueError, r"expected images \(N, H, W\)"),
+        (np.zeros((0, 8, 8), np.uint8), ValueError, "empty"),
+        ([], ValueError, "empty"),
+        ([np.zeros((8, 8)), "a.png"], TypeError, "item 1"),
+        ([Image.new("RGB", (4, 4)), np.zeros((4, 4))], TypeError, "mixes"),
+        ([3, 4], TypeError, "item 0 of X is a builtins.int"),
+        ("folder", TypeError, "single path"),
+        (np.zeros((2, 8, 8), dtype=bool), TypeError, "dtype"),
+        (np.zeros((2, 8, 8), dtype=complex), TypeError, "dtype"),
+        (["/nonexistent/xyz.png"], FileNotFoundError, "/nonexistent/xyz.png"),
+        ({"a": 1}, TypeError, "expected an image array"),
+    ],
+)
+def test_bad_inputs_fail_early_with_clear_errors(X, exc, match):
+    with pytest.raises(exc, match=match):
+        as_source(X)
+
+
+def test_bad_values_name_the_image():
+    X = np.zeros((5, 8, 8), np.float32)
+    X[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="image 3 contains NaN"):
+        as_source(X).load(range(5), size=8)
+    X[3, 2, 2] = 7.0
+    with pytest.raises(ValueError, match=r"image 3 has values in \[0, 7\].*\[0, 1\]"):
+        as_source(X).load(range(5), size=8)
+    ints = np.zeros((3, 8, 8), np.int32)
+    ints[1, 0, 0] = 300
+    with pytest.raises(ValueError, match="image 1 has integer values"):
+        as_source(ints).load(range(3), size=8)
+    nan_item = [np.zeros((8, 8)), np.full((8, 8), np.nan)]
+    with pytest.raises(ValueError, match="image 1 contains NaN"):
+        as_source(nan_item).load([0, 1], size=8)
+
+
+def test_unreadable_file_names_its_path(tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (6, 6)).save(good)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    source = as_source([str(good), str(bad)])
+    with pytest.raises(ValueError, match=r"broken\.jpg.*item 1"):
+        source.load([0, 1], size=8)
+
+
+def test_mixed_sizes_in_a_list_are_resized_one_by_one():
+    items = [np.zeros((10, 20, 3), np.uint8), np.full((30, 5), 255, np.uint8)]
+    batch = as_source(items).load([0, 1], size=12)
+    assert batch.shape == (2, 3, 12, 12)
+    assert float(batch[0].max()) == 0.0
+    assert float(batch[1].min()) == pytest.approx(1.0)
+
+
+def test_content_hashes(rgb, tmp_path):
+    source = as_source(rgb)
+    h = source.hashes(range(3))
+    assert len(set(h)) == 3 and all(len(x) == 32 for x in h)
+    assert as_source(rgb.copy()).hashes(range(3)) == h
+    changed = rgb.copy()
+    changed[1, 0, 0, 0] ^= 1
+    h2 = as_source(changed).hashes(range(3))
+    assert h2[0] == h[0] and h2[1] != h[1]
+    p = tmp_path / "a.png"
+    Image.fromarray(rgb[0]).save(p)
+    assert as_source([str(p)]).hashes([0]) == as_source([str(p)]).hashes([0])
+    pil = Image.fromarray(rgb[0])
+    assert as_source([pil]).hashes([0]) != as_source([pil.convert("L")]).hashes([0])
