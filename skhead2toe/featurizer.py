@@ -143,7 +143,8 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         there is more than one batch.
     random_state : int, RandomState instance or None, default=None
         Seeds the random weights when ``pretrained=False`` (and the probe input
-        used to measure layers). The drawn seed is stored in ``seed_``.
+        used to measure layers): an int is the torch seed itself; otherwise a
+        seed is drawn. The seed is stored in ``seed_``.
 
     Attributes
     ----------
@@ -294,8 +295,11 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
                         "torch.nn.Module pass explicit layer names"
                     )
         self._model = None
-        rng = check_random_state(self.random_state)
-        self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        if isinstance(self.random_state, Integral):
+            self.seed_ = int(self.random_state)
+        else:
+            rng = check_random_state(self.random_state)
+            self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
         built = build_backbone(
             self.backbone,
             pretrained=self.pretrained,

@@ -1,0 +1,174 @@
+import pytest
+import timm
+import torch
+from torch import nn
+
+from skhead2toe.backbones import (
+    ALIASES,
+    EMBEDDED,
+    build_backbone,
+    list_layers,
+    resolve_layers,
+)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _equal_states(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_aliases_are_explicit_imagenet_1k_tags():
+    assert ALIASES["vit_b16"] == "vit_base_patch16_224.augreg_in1k"
+    assert ALIASES["resnet50"].startswith("resnet50.") and "in1k" in ALIASES["resnet50"]
+    assert "21k" not in ALIASES["resnet50"]
+    for tag in ALIASES.values():
+        arch, _, pretrained_tag = tag.partition(".")
+        assert timm.is_model(arch)
+        if pretrained_tag:
+            assert timm.models.get_pretrained_cfg(tag) is not None
+
+
+def test_alias_tag_is_recorded():
+    built = build_backbone("resnet50", pretrained=False, seed=0)
+    assert built.tag == "resnet50.tv_in1k"
+    assert built.weights == "random(seed=0)"
+    assert built.data_config["image_size"] == 224
+
+
+def test_embedded_default_weights_load_offline():
+    built = build_backbone("efficientnet_lite0")
+    assert built.tag == "tf_efficientnet_lite0" and built.weights == EMBEDDED
+    assert built.data_config["mean"] == built.data_config["std"] == (0.5, 0.5, 0.5)
+    assert not built.model.training
+    random = build_backbone("efficientnet_lite0", pretrained=False, seed=0)
+    assert not _equal_states(_state(built.model), _state(random.model))
+
+
+def test_random_weights_are_seeded():
+    a = build_backbone("test_resnet", pretrained=False, seed=3)
+    b = build_backbone("test_resnet", pretrained=False, seed=3)
+    c = build_backbone("test_resnet", pretrained=False, seed=4)
+    assert _equal_states(_state(a.model), _state(b.model))
+    assert not _equal_states(_state(a.model), _state(c.model))
+    # the global torch generator is left alone
+    torch.manual_seed(0)
+    x = torch.rand(3)
+    torch.manual_seed(0)
+    build_backbone("test_resnet", pretrained=False, seed=3)
+    assert torch.equal(torch.rand(3), x)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_local_weights_file(tmp_path, suffix):
+    source = build_backbone("test_resnet", pretrained=False, seed=7).model
+    path = tmp_path / f"weights{suffix}"
+    if suffix == ".pth":
+        torch.save(source.state_dict(), path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(source.state_dict(), str(path))
+    built = build_backbone("test_resnet", pretrained=str(path))
+    assert built.weights == f"file:{path.resolve()}"
+    assert _equal_states(_state(built.model), _state(source))
+
+
+def test_bad_weights_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        build_backbone("test_resnet", pretrained=str(tmp_path / "missing.pth"))
+    txt = tmp_path / "weights.txt"
+    txt.write_text("x")
+    with pytest.raises(ValueError, match=r"\.safetensors"):
+        build_backbone("test_resnet", pretrained=txt)
+
+
+def test_failed_download_explains_local_files(monkeypatch):
+    real = timm.create_model
+
+    def offline(name, pretrained=False, **kwargs):
+        if pretrained and "pretrained_cfg_overlay" not in kwargs:
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return real(name, pretrained=pretrained, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(RuntimeError, match=r"pretrained='/path/to/model.safetensors'"):
+        build_backbone("resnet50", pretrained=True)
+
+
+def test_unknown_backbone():
+    with pytest.raises(ValueError, match=r"timm.list_models"):
+        build_backbone("no_such_net", pretrained=False)
+    with pytest.raises(ValueError, match="preprocessing is only used"):
+        build_backbone("test_resnet", pretrained=False, preprocessing={"mean": 1})
+
+
+def test_image_size_reaches_vit_position_embeddings():
+    built = build_backbone("test_vit", pretrained=False, image_size=64)
+    assert built.data_config["image_size"] == 64
+    out = built.model(torch.zeros(1, 3, 64, 64))
+    assert out.shape[0] == 1
+
+
+def test_head2toe_presets():
+    vit = list_layers("test_vit", preset="head2toe")
+    assert vit[:3] == ["patch_embed", "pos_drop", "blocks.0.norm1"]
+    assert {"blocks.5.attn", "blocks.5.mlp.act", "blocks.5.mlp.fc2"} <= set(vit)
+    assert vit[-2:] == ["norm", "pre_logits"]
+    eff = list_layers("efficientnet_lite0", preset="head2toe")
+    assert eff[0] == "bn1" and eff[-2:] == ["bn2", "pre_logits"]
+    assert "blocks.5.3" in eff  # every sub-block
+    res = list_layers("test_resnet", preset="head2toe")
+    assert res[0] == "act1" and "layer1.0" in res
+    cnx = list_layers("test_convnext", preset="head2toe")
+    assert cnx[0] == "stem" and "stages.3.blocks.0" in cnx
+    assert list_layers("test_resnet", preset="last") == ["pre_logits"]
+    with pytest.raises(ValueError, match="no 'head2toe' preset"):
+        list_layers("test_byobnet", preset="head2toe")
+
+
+def test_blocks_preset_is_feature_info():
+    model = timm.create_model("test_efficientnet", pretrained=False)
+    assert resolve_layers(model, "blocks") == [d["module"] for d in model.feature_info]
+
+
+def test_explicit_names_and_globs():
+    model = timm.create_model("test_vit", pretrained=False)
+    names = resolve_layers(model, ["blocks.*.mlp.act", "norm", "last", "norm"])
+    assert names == [f"blocks.{i}.mlp.act" for i in range(6)] + ["norm", "pre_logits"]
+    all_mlp = resolve_layers(model, "blocks.0.mlp.*")
+    assert "blocks.0.mlp.fc1" in all_mlp
+    # identity-like modules are skipped by patterns, kept when named
+    assert "blocks.0.mlp.drop1" not in all_mlp and "blocks.0.mlp.norm" not in all_mlp
+    assert resolve_layers(model, "blocks.0.mlp.drop1") == ["blocks.0.mlp.drop1"]
+
+
+def test_unknown_layer_says_how_to_list():
+    model = timm.create_model("test_vit", pretrained=False)
+    with pytest.raises(
+        ValueError, match=r"unknown layer 'blocks.0.mlp.gelu'.*list_layers"
+    ):
+        resolve_layers(model, ["blocks.0.mlp.gelu"])
+    with pytest.raises(ValueError, match=r"matches no module.*list_layers"):
+        resolve_layers(model, "encoder.*")
+    with pytest.raises(ValueError, match="empty"):
+        resolve_layers(model, [])
+    with pytest.raises(ValueError, match="preset must be"):
+        list_layers("test_vit", preset="all")
+
+
+def test_user_module_needs_preprocessing():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    with pytest.raises(ValueError, match="preprocessing="):
+        build_backbone(net)
+    with pytest.raises(ValueError, match="lacks"):
+        build_backbone(net, preprocessing={"mean": (0, 0, 0), "image_size": 8})
+    built = build_backbone(
+        net, preprocessing={"mean": (0, 0, 0), "std": (1, 1, 1), "image_size": 8}
+    )
+    assert built.tag is None and built.model is not net  # a private copy
+    assert list_layers(net) == ["0", "1"]
+    with pytest.raises(ValueError, match="needs a timm model"):
+        resolve_layers(net, "head2toe")

@@ -1,0 +1,337 @@
+import re
+
+import numpy as np
+import pytest
+import timm
+import torch
+from torch import nn
+
+from skhead2toe import MultiLayerFeaturizer
+from skhead2toe._hooks import TapSet, pooled_dim
+
+
+def _images(n=6, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def _feat(backbone="test_resnet", **kw):
+    kw.setdefault("pretrained", False)
+    kw.setdefault("image_size", 64)
+    kw.setdefault("random_state", 0)
+    kw.setdefault("device", "cpu")
+    return MultiLayerFeaturizer(backbone, **kw)
+
+
+def _input(feat, X):
+    """The normalised model input for X, as the featurizer computes it."""
+    from skhead2toe._images import as_source, to_model_input
+
+    batch = as_source(X).load(range(len(X)), size=feat.data_config_["image_size"])
+    return to_model_input(batch, feat.data_config_, torch.device("cpu"))
+
+
+def _split(feat, Z):
+    bounds = np.cumsum(feat.layer_dims_)[:-1]
+    return dict(zip(feat.layer_names_, np.split(Z, bounds, axis=1), strict=True))
+
+
+@pytest.mark.parametrize(
+    "backbone", ["test_efficientnet", "test_resnet", "test_convnext", "test_vit"]
+)
+def test_blocks_equal_forward_intermediates(backbone):
+    X = _images(3)
+    feat = _feat(backbone, layers="blocks", target_size=10**7, normalize=None)
+    Z = feat.fit_transform(X)
+    model = feat._model
+    with torch.inference_mode():
+        if backbone == "test_vit":
+            inter = model.forward_intermediates(
+                _input(feat, X),
+                intermediates_only=True,
+                output_fmt="NLC",
+                return_prefix_tokens=True,
+            )
+            # (N, T, C) tokens with the class token first, flattened channel-major
+            inter = [torch.cat([p, t], dim=1) for t, p in inter]
+            inter = [t.transpose(1, 2) for t in inter]
+        else:
+            inter = model.forward_intermediates(
+                _input(feat, X), intermediates_only=True
+            )
+    expected = [t.flatten(1).numpy() for t in inter]
+    assert len(feat.layer_names_) == len(expected)
+    for got, exp in zip(_split(feat, Z).values(), expected, strict=True):
+        np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["test_resnet", "test_vit", "test_convnext"])
+def test_last_equals_pre_logits(backbone):
+    X = _images(3)
+    feat = _feat(backbone, layers="last", normalize=None)
+    Z = feat.fit_transform(X)
+    with torch.inference_mode():
+        m = feat._model
+        expected = m.forward_head(m.forward_features(_input(feat, X)), pre_logits=True)
+    assert list(feat.layer_names_) == ["pre_logits"]
+    np.testing.assert_allclose(Z, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_head2toe_on_embedded_backbone_drops_the_pooled_twin():
+    feat = MultiLayerFeaturizer(image_size=64, target_size=512, device="cpu")
+    Z = feat.fit_transform(_images(2))
+    names = list(feat.layer_names_)
+    assert names[0] == "bn1" and "blocks.6.0" in names
+    # bn2 globally pooled (1280 >= 512 channels) equals the pre-logits: kept once
+    assert "bn2" in names and "pre_logits" not in names
+    assert Z.shape == (2, feat.n_features_out_) and Z.dtype == np.float32
+    assert feat.backbone_tag_ == "tf_efficientnet_lite0"
+
+
+def test_identity_taps_are_dropped():
+    feat = _feat("test_vit", layers=["blocks.0.mlp.fc2", "blocks.0.mlp.drop2"])
+    feat.fit(_images(1))
+    assert list(feat.layer_names_) == ["blocks.0.mlp.fc2"]
+
+
+@pytest.mark.parametrize("target_size", [50, 300, 1000, 5000])
+def test_pooled_sizes_follow_the_rule(target_size):
+    feat = _feat("test_efficientnet", layers="head2toe", target_size=target_size)
+    feat.fit(_images(1))
+    model = feat._model
+    shapes = {}
+    hooks = [
+        dict(model.named_modules())[n].register_forward_hook(
+            lambda m, a, o, n=n: shapes.setdefault(n, tuple(o.shape[1:])) and None
+        )
+        for n in feat.layer_names_
+        if n != "pre_logits"
+    ]
+    with torch.inference_mode():
+        pre = model.forward_head(
+            model.forward_features(torch.zeros(1, 3, 64, 64)), pre_logits=True
+        )
+    shapes["pre_logits"] = tuple(pre.shape[1:])
+    for h in hooks:
+        h.remove()
+    for name, dim in zip(feat.layer_names_, feat.layer_dims_, strict=True):
+        assert dim == pooled_dim(shapes[name], target_size), name
+        channels = shapes[name][0]
+        assert dim <= target_size or dim == channels
+
+
+def test_vit_cls_token_modes():
+    dims = {}
+    for mode in ("pool", "only", "separate"):
+        feat = _feat(
+            "test_vit",
+            layers=["patch_embed", "norm"],
+            target_size=256,
+            image_size=32,
+            cls_token=mode,
+        )
+        feat.fit(_images(1))
+        dims[mode] = dict(zip(feat.layer_names_, feat.layer_dims_, strict=True))
+    # patch_embed has no class token: pooled the same way in every mode
+    assert dims["pool"]["patch_embed"] == dims["only"]["patch_embed"] == 256
+    assert dims["only"]["norm"] == 64
+    assert dims["pool"]["norm"] == 64 * 3  # 5 tokens -> window 2 -> 3 positions
+    assert dims["separate"]["norm"] == 64 + 64 * 2  # cls + 4 patches in budget 192
+
+
+def test_unit_norm_per_layer():
+    feat = _feat("test_convnext", layers="head2toe", target_size=200)
+    Z = feat.fit_transform(_images(4))
+    for name, block in _split(feat, Z).items():
+        np.testing.assert_allclose(
+            np.linalg.norm(block, axis=1), 1, rtol=1e-5, err_msg=name
+        )
+
+
+def test_standard_normalisation_learned_in_fit():
+    X = _images(8)
+    feat = _feat(normalize="standard", target_size=64)
+    Z = feat.fit_transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-4)
+    std = Z.std(axis=0)
+    assert np.all((np.abs(std - 1) < 1e-3) | (std == 0))
+    np.testing.assert_allclose(feat.transform(X), Z, rtol=1e-5, atol=1e-5)
+    raw = _feat(normalize=None, target_size=64).fit_transform(X)
+    np.testing.assert_allclose(feat.mean_, raw.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_size_invariance_and_repeatability():
+    X = _images(7)
+    feat = _feat("test_vit", target_size=128, batch_size=7)
+    Z = feat.fit_transform(X)
+    for bs in (1, 3):
+        np.testing.assert_allclose(
+            feat.set_params(batch_size=bs).transform(X), Z, rtol=1e-5, atol=1e-6
+        )
+    np.testing.assert_array_equal(feat.transform(X), feat.transform(X))
+
+
+def test_seeded_random_weights_are_reproducible():
+    X = _images(2)
+    a = _feat(random_state=1).fit_transform(X)
+    b = _feat(random_state=1).fit_transform(X)
+    c = _feat(random_state=2).fit_transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    feat = _feat(random_state=None).fit(X)
+    again = _feat(random_state=feat.seed_).fit(X)
+    np.testing.assert_array_equal(feat.transform(X), again.transform(X))
+
+
+def test_input_kinds_give_the_same_features(tmp_path):
+    from PIL import Image
+
+    X = _images(3)
+    feat = _feat(target_size=64).fit(X)
+    Z = feat.transform(X)
+    paths = []
+    for i, im in enumerate(X):
+        Image.fromarray(im).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    np.testing.assert_allclose(feat.transform(paths), Z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        feat.set_params(num_workers=2).transform(paths), Z, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        feat.transform(torch.from_numpy(X).permute(0, 3, 1, 2)), Z, rtol=1e-5, atol=1e-6
+    )
+    gray = feat.transform(X[..., 0])
+    assert gray.shape == Z.shape
+
+
+def test_bad_inputs_name_the_problem(tmp_path):
+    feat = _feat(target_size=64).fit(_images(1))
+    X = _images(4).astype(np.float32) / 255
+    X[2, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="image 2 contains NaN"):
+        feat.transform(X)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        feat.transform(np.zeros((2, 16, 16, 4), np.uint8))
+    with pytest.raises(ValueError, match="empty"):
+        feat.transform(np.zeros((0, 16, 16), np.uint8))
+    with pytest.raises(FileNotFoundError, match="gone.png"):
+        feat.transform([str(tmp_path / "gone.png")])
+
+
+def test_out_array_and_memmap(tmp_path):
+    X = _images(5)
+    feat = _feat(target_size=64).fit(X)
+    Z = feat.transform(X)
+    out = np.zeros_like(Z)
+    assert feat.transform(X, out=out) is out
+    np.testing.assert_array_equal(out, Z)
+    mm = feat.transform(X, out=tmp_path / "features.npy")
+    assert isinstance(mm, np.memmap)
+    del mm
+    np.testing.assert_array_equal(np.load(tmp_path / "features.npy", mmap_mode="r"), Z)
+    with pytest.raises(ValueError, match="expected"):
+        feat.transform(X, out=np.zeros((5, 3), np.float32))
+
+
+def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
+    X = _images(9)
+    feat = _feat("test_efficientnet", target_size=64, batch_size=8)
+    Z = feat.fit_transform(X)
+    run, sizes = TapSet.run, []
+
+    def flaky(self, x, *, n_features):
+        sizes.append(len(x))
+        if len(x) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return run(self, x, n_features=n_features)
+
+    monkeypatch.setattr(TapSet, "run", flaky)
+    with pytest.warns(RuntimeWarning, match="retrying with batch_size") as rec:
+        Z2 = feat.transform(X)
+    assert [str(w.message)[-1] for w in rec] == ["4", "2"]
+    np.testing.assert_allclose(Z2, Z, rtol=1e-5, atol=1e-6)
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
+
+    def always(self, x, *, n_features):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(TapSet, "run", always)
+    with pytest.raises(torch.OutOfMemoryError), pytest.warns(RuntimeWarning):
+        feat.transform(X)
+
+
+def test_train_mode_restored_and_hooks_removed():
+    feat = _feat("test_vit", target_size=64, image_size=32).fit(_images(1))
+    feat._model.train()
+    feat.transform(_images(2))
+    assert feat._model.training
+    assert all(not m._forward_hooks for m in feat._model.modules())
+
+
+class SmallNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.conv2(self.act1(self.conv1(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def test_user_module_backbone(seed):
+    net = SmallNet().eval()
+    prep = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "image_size": 16}
+    feat = MultiLayerFeaturizer(
+        net, layers=["conv*", "fc"], preprocessing=prep, target_size=100, device="cpu"
+    )
+    Z = feat.fit_transform(_images(3, size=16))
+    assert list(feat.layer_names_) == ["conv1", "conv2", "fc"]
+    assert list(feat.layer_dims_) == [8 * 3 * 3, 64, 5]
+    assert feat.backbone_tag_ is None and feat._model is not net
+    assert np.isfinite(Z).all()
+    with pytest.raises(ValueError, match="timm backbone"):
+        MultiLayerFeaturizer(net, layers="head2toe", preprocessing=prep).fit(_images(1))
+
+
+def test_progress_bar(capsys):
+    feat = _feat(target_size=32, progress=True, batch_size=2).fit(_images(1))
+    feat.transform(_images(4))
+    assert re.search(r"features.*4/4", capsys.readouterr().err)
+    feat.set_params(progress="auto").transform(_images(4))  # not a terminal
+    assert capsys.readouterr().err == ""
+
+
+def test_invalid_device():
+    with pytest.raises(ValueError, match="device='gpu0'"):
+        _feat(device="gpu0").fit_transform(_images(1))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_closely():
+    X = _images(4)
+    cpu = _feat("test_resnet", target_size=128).fit(X)
+    gpu = _feat("test_resnet", target_size=128, device="cuda").fit(X)
+    np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), atol=5e-2)
+
+
+def test_embedded_weights_recognise_a_temple():
+    from sklearn.datasets import load_sample_image
+
+    china = load_sample_image("china.jpg")  # a pagoda-like temple among trees
+    feat = MultiLayerFeaturizer(layers="last", normalize=None, device="cpu").fit(
+        china[None]
+    )
+    pre_logits = torch.from_numpy(feat.transform(china[None]))
+    with torch.inference_mode():
+        logits = feat._model.get_classifier()(pre_logits)
+    top5 = set(logits.topk(5).indices[0].tolist())
+    info = timm.data.ImageNetInfo()
+    temple_like = {442, 832, 663, 698, 497}  # bell cote, stupa, monastery, palace,
+    assert "bell cote" in info.index_to_description(442)  # church
+    assert "stupa" in info.index_to_description(832)
+    assert len(top5 & temple_like) >= 2, [info.index_to_description(i) for i in top5]
