@@ -297,6 +297,8 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         self._model = None
         if isinstance(self.random_state, Integral):
             self.seed_ = int(self.random_state)
+        elif self.pretrained is not False and self.random_state is None:
+            self.seed_ = 0  # only the probe input uses it: keep fit deterministic
         else:
             rng = check_random_state(self.random_state)
             self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
