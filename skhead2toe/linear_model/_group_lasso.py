@@ -1,0 +1,683 @@
+"""GroupLassoClassifier and GroupLassoClassifierCV: the Head2Toe head."""
+
+import math
+import warnings
+from collections import deque
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._fista_numpy import solve_numpy
+from ._path import _alpha_max, alpha_grid, iter_path, make_groups
+
+__all__ = ["GroupLassoClassifier", "GroupLassoClassifierCV"]
+
+_DTYPES = {None: [np.float64, np.float32], "float64": np.float64, "float32": np.float32}
+
+
+def _solver_function(solver, device):
+    """The backend function for ``solver`` (``"auto"`` resolved) and its device."""
+    if solver == "fista" and device not in ("auto", "cpu"):
+        raise ValueError(
+            f"solver='fista' runs on the CPU with numpy; got device={device!r}. "
+            "Use solver='torch' (or 'auto') for other devices."
+        )
+    if solver == "fista" or (solver == "auto" and device == "cpu"):
+        return solve_numpy
+    from ._prox_torch import resolve_device, solve_torch
+
+    resolved = resolve_device(device)
+    if solver == "auto" and resolved.type == "cpu":
+        # On the CPU the numpy backend is faster (benchmarks/bench_solvers.py).
+        return solve_numpy
+
+    def solve(*args, **kwargs):
+        return solve_torch(*args, device=resolved, **kwargs)
+
+    return solve
+
+
+class _GroupLassoBase(ClassifierMixin, BaseEstimator):
+    """Shared prediction code: a fitted multinomial linear model."""
+
+    _parameter_constraints: dict = {
+        "groups": ["array-like", list, None],
+        "group_weights": ["array-like", None],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "keep_fraction": [Interval(Real, 0, 1, closed="right"), None],
+        "refit_l2": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "torch", "fista"})],
+        "device": [str, object],
+        "dtype": [StrOptions({"float32", "float64"}), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_fit_data(self, X, y, sample_weight):
+        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the "
+                f"data contain only one class: {classes[0]!r}."
+            )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if sw.sum() <= 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        onehot = np.eye(len(classes))[codes]
+        return X, onehot, sw / sw.sum(), classes
+
+    def _solver_params(self):
+        seed = self.random_state
+        if not isinstance(seed, Integral):
+            seed = np.random.RandomState(seed).randint(2**31 - 1)
+        return dict(
+            l2=self.l2,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+            random_state=seed,
+        )
+
+    def _check_convergence(self, result, what):
+        if not result.converged:
+            rel = result.dual_gap / max(abs(result.primal), 1e-300)
+            warnings.warn(
+                f"{what} did not converge in max_iter={self.max_iter} iterations: "
+                f"relative duality gap {rel:.2e} > tol={self.tol:.1e}. Increase "
+                "max_iter, loosen tol, or increase alpha (a larger alpha gives a "
+                "sparser, faster problem).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _set_solution(self, X, onehot, c, groups, solve, result, keep_fraction):
+        """Store the group-lasso solution; apply the keep_fraction recipe."""
+        W, b = result.coef, result.intercept
+        self.group_norms_ = np.sqrt(np.bincount(groups.ids, (W**2).sum(1)))
+        self.feature_importances_ = np.sqrt((W**2).sum(1))
+        self.dual_gap_ = result.dual_gap
+        self.objective_ = result.primal
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self._solution = (W, b)
+        if keep_fraction is None:
+            self.selected_features_ = self.feature_importances_ > 0
+        else:
+            self.selected_features_ = _top_fraction(
+                self.feature_importances_, keep_fraction
+            )
+            W, b = self._refit(X, onehot, c, solve, self.selected_features_)
+        self._W, self._b = W, b
+
+    def _refit(self, X, onehot, c, solve, mask):
+        """Head2Toe's refit: an L2 multinomial head on the selected features."""
+        cols = np.flatnonzero(mask)
+        params = self._solver_params() | {"l2": self.refit_l2}
+        refit = solve(
+            np.ascontiguousarray(X[:, cols]),
+            onehot,
+            c,
+            make_groups(None, len(cols)),
+            alpha=0.0,
+            **params,
+        )
+        self._check_convergence(refit, "The L2 refit on the selected features")
+        W = np.zeros((X.shape[1], onehot.shape[1]))
+        W[cols] = refit.coef
+        return W, refit.intercept
+
+    # ------------------------------------------------------------------ prediction
+    @property
+    def coef_(self):
+        """Coefficients, shape (n_classes, n_features), or (1, n_features) if binary."""
+        check_is_fitted(self, "_W")
+        if len(self.classes_) == 2:
+            return (self._W[:, 1] - self._W[:, 0])[None, :]
+        return self._W.T.copy()
+
+    @property
+    def intercept_(self):
+        """Intercept, shape (n_classes,), or (1,) if binary."""
+        check_is_fitted(self, "_W")
+        if len(self.classes_) == 2:
+            return np.array([self._b[1] - self._b[0]])
+        return self._b.copy()
+
+    def _logits(self, X):
+        check_is_fitted(self, "_W")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self._W.astype(X.dtype) + self._b
+
+    def decision_function(self, X):
+        """Class scores ``X W + b``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            Logits; for two classes the log-odds of ``classes_[1]``.
+        """
+        Z = self._logits(X)
+        if len(self.classes_) == 2:
+            return Z[:, 1] - Z[:, 0]
+        return Z
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns ordered as ``classes_``.
+        """
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns ordered as ``classes_``.
+        """
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _top_fraction(scores, fraction):
+    """Boolean mask of the ``ceil(fraction * d)`` largest scores (ties: lower index)."""
+    k = max(1, math.ceil(fraction * scores.shape[0]))
+    order = np.argsort(-scores, kind="stable")[:k]
+    mask = np.zeros(scores.shape[0], dtype=bool)
+    mask[order] = True
+    return mask
+
+
+class GroupLassoClassifier(_GroupLassoBase):
+    r"""Multinomial logistic regression with a group-lasso penalty (Head2Toe's head).
+
+    Solves
+
+    .. math::
+
+        \min_{W, b}\; \frac{1}{\sum_i s_i} \sum_{i=1}^n s_i\,
+        \mathrm{CE}(\mathrm{softmax}(x_i W + b), y_i)
+        + \alpha \sum_g \omega_g \|W_g\|_F + \frac{\ell_2}{2}\|W\|_F^2
+
+    where ``W`` has one row per feature, ``g`` runs over groups of rows (one group per
+    feature by default: a feature is used by all classes or by none), and
+    ``omega_g = sqrt(|g|)``. The data term is a weighted *mean*, so ``alpha`` does
+    not grow with the number of samples (glmnet's scaling; see :func:`alpha_max`).
+    With ``keep_fraction``, the Head2Toe recipe follows: rank the features by the norm
+    of their row of ``W``, keep the top fraction and refit an L2-regularised
+    multinomial head on them.
+
+    The solver stops on a certificate: the duality gap, an upper bound on the
+    distance to the optimal objective, falls below ``tol`` times the objective.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-3
+        Group-lasso strength, ``>= 0``. The solution is zero for
+        ``alpha >= alpha_max(X, y)``; useful values lie in ``[1e-3, 0.5] alpha_max``.
+    groups : None, array-like of shape (n_features,) of int, or list of arrays
+        Feature groups: None for one group per feature; integer labels per feature
+        (e.g. ``MultiLayerFeaturizer.feature_groups_`` to select whole layers); or a
+        list of index arrays that partition the features.
+    group_weights : array-like of shape (n_groups,), default=None
+        Positive weights ``omega_g``; default ``sqrt`` of the group sizes.
+    l2 : float, default=0.0
+        Ridge strength added to the group lasso.
+    keep_fraction : float in (0, 1], default=None
+        If set, keep the ``ceil(keep_fraction * n_features)`` features of largest
+        importance and refit an L2 head (strength ``refit_l2``) on them.
+    refit_l2 : float, default=1e-3
+        Ridge strength of the refit (used only with ``keep_fraction``).
+    fit_intercept : bool, default=True
+        Whether to fit an unpenalised intercept.
+    solver : {"auto", "torch", "fista"}, default="auto"
+        ``"fista"``: the numpy backend (CPU). ``"torch"``: the torch backend on
+        ``device``. ``"auto"``: torch on a GPU, numpy on the CPU. Both backends run the
+        same working-set accelerated proximal gradient and agree to ``tol``.
+    device : str or torch.device, default="auto"
+        Device of the torch backend: ``"auto"`` (CUDA when available), ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``...
+    dtype : {"float32", "float64"}, default=None
+        Precision of the passes over ``X``; None keeps float32 input as float32 and
+        converts anything else to float64. The working-set solve is always float64.
+    tol : float, default=1e-6
+        Stop when the duality gap is at most ``tol`` times the objective.
+    max_iter : int, default=10000
+        Iteration budget (full certificate passes plus proximal-gradient steps).
+    warm_start : bool, default=False
+        Start from the previous solution when refitting with the same shapes.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the power iteration that estimates the step size; results are
+        reproducible for a fixed seed.
+    verbose : int, default=0
+        Print the objective and duality gap at every outer iteration.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (n_classes, n_features) or (1, n_features)
+        Coefficients (after the refit when ``keep_fraction`` is set). For two classes,
+        ``coef_[0]`` is the difference of the two multinomial rows, as in
+        :class:`~sklearn.linear_model.LogisticRegression`.
+    intercept_ : ndarray of shape (n_classes,) or (1,)
+        Intercept.
+    feature_importances_ : ndarray of shape (n_features,)
+        Norm of each feature's row of the group-lasso ``W`` (before any refit).
+    group_norms_ : ndarray of shape (n_groups,)
+        Frobenius norm of each group of the group-lasso ``W``.
+    selected_features_ : ndarray of shape (n_features,), dtype bool
+        Features with a non-zero row, or the kept fraction with ``keep_fraction``.
+    dual_gap_ : float
+        Duality gap at the group-lasso solution (absolute).
+    objective_ : float
+        Objective value at the group-lasso solution.
+    converged_ : bool
+        Whether ``dual_gap_ <= tol * objective_``.
+    n_iter_ : int
+        Iterations of the group-lasso solve.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    GroupLassoClassifierCV : tunes ``alpha`` and ``keep_fraction`` on a path.
+    alpha_max : the smallest ``alpha`` giving an all-zero ``W``.
+
+    References
+    ----------
+    Evci, U., Dumoulin, V., Larochelle, H. and Mozer, M. C. (2022). Head2Toe:
+    Utilizing Intermediate Representations for Better Transfer Learning. ICML.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skhead2toe import GroupLassoClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = GroupLassoClassifier(alpha=1e-2, tol=1e-4).fit(X / 16, y)
+    >>> clf.converged_
+    True
+    >>> int(clf.selected_features_.sum()) < X.shape[1]
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_GroupLassoBase._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alpha=1e-3,
+        *,
+        groups=None,
+        group_weights=None,
+        l2=0.0,
+        keep_fraction=None,
+        refit_l2=1e-3,
+        fit_intercept=True,
+        solver="auto",
+        device="auto",
+        dtype=None,
+        tol=1e-6,
+        max_iter=10_000,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.alpha = alpha
+        self.groups = groups
+        self.group_weights = group_weights
+        self.l2 = l2
+        self.keep_fraction = keep_fraction
+        self.refit_l2 = refit_l2
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.device = device
+        self.dtype = dtype
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the group-lasso head (and the refit when ``keep_fraction`` is set).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, e.g. ``MultiLayerFeaturizer`` features.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; normalised to sum to ``n_samples``.
+
+        Returns
+        -------
+        self : GroupLassoClassifier
+            The fitted estimator.
+        """
+        if self.alpha == 0 and self.l2 == 0:
+            raise ValueError(
+                "alpha and l2 are both 0: the problem has no regularisation and may "
+                "have no solution. Set alpha > 0 or l2 > 0."
+            )
+        solve = _solver_function(self.solver, self.device)
+        X, onehot, c, classes = self._validate_fit_data(X, y, sample_weight)
+        groups = make_groups(self.groups, X.shape[1], self.group_weights)
+        coef_init = intercept_init = None
+        if self.warm_start and hasattr(self, "_solution"):
+            W0, b0 = self._solution
+            if W0.shape == (X.shape[1], len(classes)):
+                coef_init, intercept_init = W0, b0
+        self.classes_ = classes
+        result = solve(
+            X,
+            onehot,
+            c,
+            groups,
+            alpha=self.alpha,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+            **self._solver_params(),
+        )
+        self._check_convergence(result, "The group-lasso solver")
+        self._set_solution(X, onehot, c, groups, solve, result, self.keep_fraction)
+        return self
+
+
+class GroupLassoClassifierCV(_GroupLassoBase):
+    """Group-lasso multinomial head with ``alpha`` and ``keep_fraction`` tuned by CV.
+
+    For every fold, the group lasso is solved along a decreasing grid of ``alpha``
+    with warm starts (each solution starts the next), every ``keep_fraction`` is
+    scored at every ``alpha``, and the best mean score picks the pair. The model is
+    then refitted on all the data. Folds run in parallel through joblib.
+
+    Parameters
+    ----------
+    alphas : int or array-like, default=20
+        Number of values on the grid ``alpha_max * geomspace(1, eps, alphas)``, or
+        the values themselves.
+    eps : float, default=1e-2
+        Ratio of the smallest to the largest alpha of the grid.
+    keep_fractions : None or array-like of float in (0, 1], default=None
+        Fractions to try with the Head2Toe refit; None means plain group lasso.
+    cv : int, cross-validation generator or iterable, default=None
+        As in :func:`~sklearn.model_selection.check_cv` (5-fold stratified).
+    scoring : str or callable, default=None
+        Scorer; None uses accuracy.
+    n_jobs : int, default=None
+        Folds solved in parallel.
+    groups, group_weights, l2, refit_l2, fit_intercept, solver, device, dtype, tol, \
+max_iter, random_state, verbose
+        As in :class:`GroupLassoClassifier`.
+
+    Attributes
+    ----------
+    alpha_ : float
+        Selected alpha.
+    keep_fraction_ : float or None
+        Selected fraction.
+    alphas_ : ndarray of shape (n_alphas,)
+        The alpha grid, decreasing.
+    scores_ : ndarray of shape (n_folds, n_alphas, n_keep_fractions)
+        Test score of every fold, alpha and fraction.
+    mean_scores_ : ndarray of shape (n_alphas, n_keep_fractions)
+        Mean over folds.
+    n_nonzero_ : ndarray of shape (n_folds, n_alphas)
+        Selected groups at each alpha in each fold (the regularisation path).
+    classes_, coef_, intercept_, feature_importances_, group_norms_, \
+selected_features_, dual_gap_, objective_, converged_, n_iter_, n_features_in_, \
+feature_names_in_
+        Of the final model, as in :class:`GroupLassoClassifier`.
+
+    See Also
+    --------
+    GroupLassoClassifier : the estimator for one alpha.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skhead2toe import GroupLassoClassifierCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = GroupLassoClassifierCV(alphas=4, cv=3, tol=1e-4).fit(X / 16, y)
+    >>> clf.mean_scores_.shape
+    (4, 1)
+    """
+
+    _parameter_constraints: dict = {
+        **_GroupLassoBase._parameter_constraints,
+        "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "eps": [Interval(Real, 0, 1, closed="right")],
+        "keep_fractions": ["array-like", None],
+        "cv": ["cv_object"],
+        "scoring": [
+            StrOptions({"accuracy", "neg_log_loss", "balanced_accuracy"}),
+            callable,
+            None,
+        ],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        alphas=20,
+        *,
+        eps=1e-2,
+        keep_fractions=None,
+        cv=None,
+        scoring=None,
+        n_jobs=None,
+        groups=None,
+        group_weights=None,
+        l2=0.0,
+        refit_l2=1e-3,
+        fit_intercept=True,
+        solver="auto",
+        device="auto",
+        dtype=None,
+        tol=1e-6,
+        max_iter=10_000,
+        random_state=None,
+        verbose=0,
+    ):
+        self.alphas = alphas
+        self.eps = eps
+        self.keep_fractions = keep_fractions
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.groups = groups
+        self.group_weights = group_weights
+        self.l2 = l2
+        self.refit_l2 = refit_l2
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.device = device
+        self.dtype = dtype
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Tune ``alpha`` (and ``keep_fraction``) by cross-validation, then refit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights, used in fitting and in scoring the folds.
+
+        Returns
+        -------
+        self : GroupLassoClassifierCV
+            The fitted estimator.
+        """
+        solve = _solver_function(self.solver, self.device)
+        X, onehot, c, classes = self._validate_fit_data(X, y, sample_weight)
+        groups = make_groups(self.groups, X.shape[1], self.group_weights)
+        self.classes_ = classes
+        self.alphas_ = self._alpha_values(X, onehot, c, groups)
+        fractions = self._fractions()
+        y_codes = onehot.argmax(1)
+        folds = list(check_cv(self.cv, y_codes, classifier=True).split(X, y_codes))
+        jobs = (
+            delayed(self._score_path)(
+                X, onehot, c, groups, solve, train, test, fractions
+            )
+            for train, test in folds
+        )
+        out = Parallel(n_jobs=self.n_jobs)(jobs)
+        self.scores_ = np.stack([scores for scores, _ in out])
+        self.n_nonzero_ = np.stack([nnz for _, nnz in out])
+        self.mean_scores_ = self.scores_.mean(0)
+        i, j = np.unravel_index(np.argmax(self.mean_scores_), self.mean_scores_.shape)
+        self.alpha_ = float(self.alphas_[i])
+        self.keep_fraction_ = fractions[j]
+        # refit on all the data along the path down to the chosen alpha (warm starts)
+        path = iter_path(
+            solve, X, onehot, c, groups, self.alphas_[: i + 1], **self._solver_params()
+        )
+        _, result = deque(path, maxlen=1)[0]
+        self._check_convergence(result, "The group-lasso solver (final refit)")
+        self._set_solution(X, onehot, c, groups, solve, result, self.keep_fraction_)
+        return self
+
+    def _alpha_values(self, X, onehot, c, groups):
+        if isinstance(self.alphas, Integral):
+            amax = _alpha_max(X, onehot, c, groups, self.fit_intercept)
+            return alpha_grid(amax, self.alphas, self.eps)
+        alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
+        if alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
+            raise ValueError("alphas must be a non-empty list of non-negative values.")
+        if alphas[-1] == 0 and self.l2 == 0:
+            raise ValueError("alpha = 0 needs l2 > 0.")
+        return alphas
+
+    def _fractions(self):
+        if self.keep_fractions is None:
+            return [None]
+        fractions = [float(f) for f in np.asarray(self.keep_fractions).ravel()]
+        if not fractions or any(not 0 < f <= 1 for f in fractions):
+            raise ValueError(
+                f"keep_fractions must be values in (0, 1], got {self.keep_fractions}."
+            )
+        return fractions
+
+    def _score_path(self, X, onehot, c, groups, solve, train, test, fractions):
+        """Scores of every (alpha, fraction) on one fold, and the path's sparsity."""
+        scorer = check_scoring(self, scoring=self.scoring or "accuracy")
+        c_train = c[train] / c[train].sum()
+        y_test = self.classes_[onehot[test].argmax(1)]
+        sw_test = c[test] * len(c)
+        scores = np.empty((len(self.alphas_), len(fractions)))
+        nnz = np.empty(len(self.alphas_), dtype=int)
+        path = iter_path(
+            solve,
+            X[train],
+            onehot[train],
+            c_train,
+            groups,
+            self.alphas_,
+            **self._solver_params(),
+        )
+        for i, (alpha, result) in enumerate(path):
+            self._check_convergence(
+                result, f"The group-lasso solver (alpha={alpha:.3g})"
+            )
+            nnz[i] = np.count_nonzero(np.bincount(groups.ids, (result.coef**2).sum(1)))
+            for j, fraction in enumerate(fractions):
+                model = GroupLassoClassifier(alpha, **self._model_params())
+                model.classes_ = self.classes_
+                model.n_features_in_ = X.shape[1]
+                model._set_solution(
+                    X[train], onehot[train], c_train, groups, solve, result, fraction
+                )
+                scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
+        return scores, nnz
+
+    def _model_params(self):
+        keys = (
+            "groups",
+            "group_weights",
+            "l2",
+            "refit_l2",
+            "fit_intercept",
+            "solver",
+            "device",
+            "dtype",
+            "tol",
+            "max_iter",
+            "random_state",
+            "verbose",
+        )
+        return {k: getattr(self, k) for k in keys}
