@@ -185,8 +185,8 @@ def to_model_input(x, data_config, device, *, channels_last=False):
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     mean = torch.tensor(data_config["mean"], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(data_config["std"], device=device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    inv_std = 1.0 / torch.tensor(data_config["std"], device=device).view(1, 3, 1, 1)
+    x = (x - mean).mul_(inv_std)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -234,8 +234,13 @@ class ImageSource:
         """
         indices = [int(i) for i in indices]
         if self.kind == "array":
-            x = self.images[indices]
-            if isinstance(x, np.ndarray) or not isinstance(x, torch.Tensor):
+            contiguous = indices == list(range(indices[0], indices[-1] + 1))
+            x = self.images[indices[0] : indices[-1] + 1] if contiguous else None
+            if x is None:
+                x = self.images[indices]  # a copy
+            if not isinstance(x, torch.Tensor):
+                if not x.flags.writeable:
+                    x = np.array(x)  # torch wants writable memory
                 x = torch.from_numpy(np.ascontiguousarray(x))
             return _check_values(_nchw(x, self.layout), indices)
         load = pool.map if pool is not None else map
