@@ -115,7 +115,7 @@ def _peak_child(n, image_size, device):
     feat = MultiLayerFeaturizer(
         image_size=image_size, device=device, batch_size=32, progress=False
     ).fit(X[:2])
-    feat.transform(X[:64])  # warm up allocator and kernels
+    feat.transform(X[:320])  # warm up allocator and kernels (10 batches)
     base = _anon_rss()
     peak, done = [base], threading.Event()
 

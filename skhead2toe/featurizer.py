@@ -287,21 +287,10 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
 
     def _fit(self, X, keep_features=False):
         source = as_source(X)
-        if isinstance(self.backbone, nn.Module):
-            if isinstance(self.layers, str) and self.layers in ("head2toe", "last"):
-                if not hasattr(self.backbone, "forward_head"):
-                    raise ValueError(
-                        f"layers={self.layers!r} needs a timm backbone; with a "
-                        "torch.nn.Module pass explicit layer names"
-                    )
         self._model = None
-        if isinstance(self.random_state, Integral):
-            self.seed_ = int(self.random_state)
-        elif self.pretrained is not False and self.random_state is None:
-            self.seed_ = 0  # only the probe input uses it: keep fit deterministic
-        else:
-            rng = check_random_state(self.random_state)
-            self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        for stale in ("mean_", "scale_"):  # from an earlier fit with "standard"
+            self.__dict__.pop(stale, None)
+        self.seed_ = self._draw_seed()
         built = build_backbone(
             self.backbone,
             pretrained=self.pretrained,
@@ -316,10 +305,18 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         if self.normalize != "standard":
             return None
         raw = self._extract(source)
-        self.mean_ = raw.mean(axis=0, dtype=np.float64).astype(np.float32)
-        scale = raw.std(axis=0, dtype=np.float64)
-        self.scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        mean, std = _column_stats(raw)
+        self.mean_ = mean.astype(np.float32)
+        self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
         return raw if keep_features else None
+
+    def _draw_seed(self):
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        if self.pretrained is not False and self.random_state is None:
+            return 0  # only the probe input uses it: keep fit deterministic
+        rng = check_random_state(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
 
     def _measure_layers(self, model, names):
         """Run a random probe batch; set layer names, sizes and prefix tokens."""
@@ -610,6 +607,22 @@ def _thread_pool(num_workers, source):
 
         return ThreadPoolExecutor(max_workers=num_workers)
     return nullcontext()
+
+
+def _column_stats(features, chunk=4096):
+    """Column means and standard deviations, in float64 by row chunks.
+
+    Two passes over ``features`` without a float64 copy of the whole matrix.
+    """
+    n = len(features)
+    total = np.zeros(features.shape[1])
+    for start in range(0, n, chunk):
+        total += features[start : start + chunk].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros_like(mean)
+    for start in range(0, n, chunk):
+        sq += ((features[start : start + chunk] - mean) ** 2).sum(axis=0)
+    return mean, np.sqrt(sq / n)
 
 
 def _release_memory(device):

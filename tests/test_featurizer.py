@@ -158,6 +158,11 @@ def test_standard_normalisation_learned_in_fit():
     np.testing.assert_allclose(feat.transform(X), Z, rtol=1e-5, atol=1e-5)
     raw = _feat(normalize=None, target_size=64).fit_transform(X)
     np.testing.assert_allclose(feat.mean_, raw.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        feat.scale_, np.where(raw.std(0) > 0, raw.std(0), 1), rtol=1e-4, atol=1e-7
+    )
+    feat.set_params(normalize=None).fit(X)  # a refit drops stale statistics
+    assert not hasattr(feat, "mean_") and not hasattr(feat, "scale_")
 
 
 def test_batch_size_invariance_and_repeatability():
@@ -293,7 +298,7 @@ def test_user_module_backbone(seed):
     assert list(feat.layer_dims_) == [8 * 3 * 3, 64, 5]
     assert feat.backbone_tag_ is None and feat._model is not net
     assert np.isfinite(Z).all()
-    with pytest.raises(ValueError, match="timm backbone"):
+    with pytest.raises(ValueError, match="needs a timm model.*list_layers"):
         MultiLayerFeaturizer(net, layers="head2toe", preprocessing=prep).fit(_images(1))
 
 
@@ -335,3 +340,45 @@ def test_embedded_weights_recognise_a_temple():
     assert "bell cote" in info.index_to_description(442)  # church
     assert "stupa" in info.index_to_description(832)
     assert len(top5 & temple_like) >= 2, [info.index_to_description(i) for i in top5]
+
+
+def test_pipeline_with_group_lasso_head(tmp_path, monkeypatch):
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from skhead2toe.datasets import load_digits_images
+    from skhead2toe.linear_model import GroupLassoClassifier
+
+    X, y = load_digits_images(n_class=3)
+    X, y = X[:90], y[:90]
+    seen = []
+    forward = MultiLayerFeaturizer._forward
+
+    def counting(self, source, idx, *args):
+        seen.extend(source.hashes(idx))
+        return forward(self, source, idx, *args)
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "_forward", counting)
+    feat = MultiLayerFeaturizer(
+        image_size=32, target_size=128, layers="blocks", device="cpu", cache=tmp_path
+    )
+    pipe = make_pipeline(feat, GroupLassoClassifier(alpha=1e-3))
+    search = GridSearchCV(
+        pipe, {"grouplassoclassifier__alpha": [1e-3, 1e-2]}, cv=3
+    ).fit(X, y)
+    assert search.best_score_ > 0.8
+    # with the cache, the backbone saw each distinct image once in the whole search
+    assert len(seen) == len(set(seen)) == len({h for h in feat_hashes(X)})
+
+    plain = make_pipeline(
+        MultiLayerFeaturizer(image_size=32, target_size=128, layers="blocks"),
+        GroupLassoClassifier(alpha=1e-3),
+    )
+    scores = cross_val_score(plain, X, y, cv=3, n_jobs=2)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+
+
+def feat_hashes(X):
+    from skhead2toe._images import as_source
+
+    return as_source(X).hashes(range(len(X)))
