@@ -26,8 +26,10 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "ShapeProbe",
     "Tap",
     "TapSet",
+    "forward",
     "pool_output",
     "pooled_dim",
     "pooling_window",
@@ -212,7 +214,19 @@ class Tap:
     stop: int = 0
 
     def features(self, output):
-        """Pool (and normalise) one module output into float32 ``(N, d)``."""
+        """Pool (and normalise) one module output into float32 ``(N, d)``.
+
+        Parameters
+        ----------
+        output : torch.Tensor
+            The tapped module's output, ``(N, C)``, ``(N, T, C)`` or
+            ``(N, C, H, W)``.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (N, stop - start)
+            Pooled float32 features, unit-normalised when ``unit``.
+        """
         if not isinstance(output, torch.Tensor):
             raise TypeError(
                 f"layer {self.name!r} returned {type(output).__name__}, not a "
@@ -353,7 +367,18 @@ class ShapeProbe:
         self.outputs = {}
 
     def run(self, x):
-        """Run ``x`` through the model; fill :attr:`order` and :attr:`outputs`."""
+        """Run ``x`` through the model; fill :attr:`order` and :attr:`outputs`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            A probe batch.
+
+        Returns
+        -------
+        self : ShapeProbe
+            With ``order`` (names in execution order) and ``outputs`` filled.
+        """
         modules = dict(self.model.named_modules())
         handles = []
         for name in self.names:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ImageSource", "as_source", "to_model_input"]
+__all__ = ["ImageSource", "as_source", "resize", "to_model_input"]
 
 _FLOAT_TOL = 1e-3
 

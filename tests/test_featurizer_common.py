@@ -196,3 +196,54 @@ def test_joblib_workers_and_pipeline_memory(tmp_path):
     second = pipe.fit(X, y).predict_proba(X)  # featurizer loaded from memory
     np.testing.assert_allclose(second, first, rtol=1e-5, atol=1e-6)
     assert pipe.named_steps["feat"].n_features_out_ == feat.n_features_out_
+
+
+def _documented(doc):
+    names = set()
+    for line in (doc or "").splitlines():
+        head, sep, _ = line.strip().partition(" :")
+        if sep:
+            names.update(n.strip().lstrip("*") for n in head.split(","))
+    return names
+
+
+def _public_callables():
+    import importlib
+    import inspect
+
+    for mod_name in (
+        "featurizer",
+        "backbones",
+        "_hooks",
+        "_images",
+        "_cache",
+        "datasets",
+    ):
+        module = importlib.import_module(f"skhead2toe.{mod_name}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
+                yield f"{mod_name}.{name}", obj, obj.__init__
+                for meth_name, meth in vars(obj).items():
+                    if not meth_name.startswith("_") and inspect.isfunction(meth):
+                        yield f"{mod_name}.{name}.{meth_name}", meth, meth
+            elif inspect.isfunction(obj):
+                yield f"{mod_name}.{name}", obj, obj
+
+
+def test_numpydoc_parameters_documented():
+    import inspect
+
+    problems = []
+    for label, obj, sig_of in _public_callables():
+        doc = inspect.getdoc(obj)
+        if not doc:
+            problems.append(f"{label}: no docstring")
+            continue
+        params = [p for p in inspect.signature(sig_of).parameters if p != "self"]
+        if params and "Parameters\n----------" not in doc:
+            problems.append(f"{label}: no Parameters section")
+        missing = set(params) - _documented(doc)
+        if missing:
+            problems.append(f"{label}: undocumented {sorted(missing)}")
+    assert not problems, "\n".join(problems)
