@@ -77,8 +77,9 @@ def bench_throughput(device, backbone, pretrained, n_images, batch_size, repeats
     featurize()  # warm up both paths
     times = {"plain": [], "head2toe": []}
     ratios = []
-    for _ in range(repeats):  # interleaved pairs: both see the same machine load
-        for name, fn in (("plain", plain), ("head2toe", featurize)):
+    pair = (("plain", plain), ("head2toe", featurize))
+    for r in range(repeats):  # interleaved pairs: both see the same machine load
+        for name, fn in pair if r % 2 == 0 else pair[::-1]:  # ABBA order
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
