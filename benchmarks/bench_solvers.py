@@ -453,7 +453,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.classes = [5000], [10]
-        args.group_lasso_cap = min(args.group_lasso_cap, 20.0)
+        args.group_lasso_cap = min(args.group_lasso_cap, 15.0)
+        args.glmnet_cap = min(args.glmnet_cap, 30.0)
+        args.cap = min(args.cap, 30.0)
     if args.out is None:
         tag = "quick" if args.quick else "full"
         if args.features:
