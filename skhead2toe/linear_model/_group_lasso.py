@@ -182,7 +182,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
             Logits; for two classes the log-odds of ``classes_[1]``.
         """
         Z = self._logits(X)
-        if len(self.classes_) == 2:
+        if Z.shape[1] == 2:
             return Z[:, 1] - Z[:, 0]
         return Z
 
@@ -229,7 +229,8 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted labels.
         """
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        Z = self._logits(X)  # first: raises NotFittedError on an unfitted estimator
+        return self.classes_[np.argmax(Z, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

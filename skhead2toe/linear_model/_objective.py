@@ -44,6 +44,7 @@ __all__ = [
     "Groups",
     "TorchOps",
     "dual_gap",
+    "dual_point",
     "group_norms",
     "group_penalty",
     "lipschitz_constant",
@@ -341,23 +342,64 @@ def subdiff_distance(ops, W, grad, groups, alpha):
     return active * ~zero + inactive * zero
 
 
-def dual_gap(ops, primal, P, XtR, stats, groups, alpha, l2, fit_intercept):
+_IPF_STEPS = 5  # proportional-fitting steps that re-optimise the intercept in the gap
+
+
+def dual_point(ops, P, stats, fit_intercept):
+    """Probabilities ``p_i`` in the simplex that satisfy the intercept constraint.
+
+    With an intercept, a dual point needs ``sum_i c_i p_i = pi`` exactly. A few steps
+    of iterative proportional fitting (``p <- p * pi / m``, rows renormalised: the
+    softmax of the logits with a better intercept) make the residual tiny; a final
+    additive correction ``p_i = t p_i + (pi - t m)`` makes it exactly zero while keeping
+    every ``p_i`` in the simplex. Correcting multiplicatively first matters: adding
+    even 1e-7 to a probability of 1e-24 costs ~1e-6 of entropy, that is of gap.
+
+    Parameters
+    ----------
+    ops : NumpyOps or TorchOps
+        Array backend.
+    P : array of shape (n, K)
+        Softmax probabilities at the primal point.
+    stats : DataStats
+        Holds ``c`` (weights summing to one) and ``pi = sum_i c_i e_{y_i}``.
+    fit_intercept : bool
+        Whether the constraint applies.
+
+    Returns
+    -------
+    p : array of shape (n, K)
+    """
+    if not fit_intercept:
+        return P
+    c = stats.c[:, None]
+    p = P
+    for _ in range(_IPF_STEPS):
+        m = (c * p).sum(0)
+        p = p * (stats.pi / ops.clip_min(m, 1e-300))[None, :]
+        p = p / p.sum(1)[:, None]
+    m = (c * p).sum(0)
+    t = min(1.0, ops.item((stats.pi / ops.clip_min(m, 1e-300)).min()))
+    return t * p + ops.clip_min(stats.pi - t * m, 0.0)[None, :]
+
+
+def dual_gap(ops, X, primal, P, stats, groups, alpha, l2, fit_intercept):
     """Duality gap certificate at a primal point (see module docstring).
 
     Parameters
     ----------
     ops : NumpyOps or TorchOps
         Array backend.
+    X : array of shape (n, d)
+        Design matrix of the (possibly restricted) problem.
     primal : float
         Primal objective at the point.
     P : array of shape (n, K)
         Softmax probabilities at the point.
-    XtR : array of shape (d, K)
-        ``X^T R`` with ``R = c P - Yc``, the gradient of the data term.
     stats : DataStats
-        ``Yc``, ``c``, ``X^T Yc``, ``X^T c``, ``pi`` of the (restricted) problem.
+        ``c``, ``onehot``, ``Yc`` and ``pi`` of the problem.
     groups : Groups
-        Feature groups of the (restricted) problem.
+        Feature groups of the problem.
     alpha, l2 : float
         Penalty strengths.
     fit_intercept : bool
@@ -367,36 +409,28 @@ def dual_gap(ops, primal, P, XtR, stats, groups, alpha, l2, fit_intercept):
     -------
     gap : float
         ``primal - dual >= primal - optimum``.
+    V : array of shape (d, K)
+        ``X^T Theta``: minus the gradient of the data term at the (intercept-corrected)
+        point; it ranks the groups for the working set.
     """
     c = stats.c
-    cP = c[:, None] * P
-    if fit_intercept:
-        m = cP.sum(0)
-        ratio = stats.pi / ops.clip_min(m, 1e-300)
-        t = min(1.0, ops.item(ratio.min()))
-        delta = ops.clip_min(stats.pi - t * m, 0.0)
-        # V = X^T Theta with Theta = Yc - t cP - c delta^T  (and X^T cP = XtR + XtYc)
-        V = (1.0 - t) * stats.XtYc - t * XtR - stats.Xtc[:, None] * delta[None, :]
-        p = t * P + delta[None, :]
-    else:
-        V = -XtR
-        p = P
+    p = dual_point(ops, P, stats, fit_intercept)
+    Theta = stats.Yc - c[:, None] * p
+    V = ops.cast(X.T @ ops.cast(Theta, X.dtype), ops.float64)
     v_norms = group_norms(ops, V, groups)
     tau = alpha * groups.weights
     if l2 > 0:
         excess = ops.clip_min(v_norms - tau, 0.0)
         conj = ops.vdot(excess, excess) / (2 * l2)
-        s = 1.0
     else:
         # alpha > 0 here: estimators refuse alpha = l2 = 0 (no certificate exists).
         conj = 0.0
         s = min(1.0, 1.0 / max(ops.item((v_norms / tau).max()), 1e-300))
-    if s < 1.0:
-        # p_i <- s p_i + (1 - s) e_{y_i}; Yc / c is e_{y_i} wherever c_i > 0.
-        onehot = stats.onehot
-        p = s * p + (1.0 - s) * onehot
+        if s < 1.0:
+            # Theta <- s Theta, i.e. p_i <- s p_i + (1 - s) e_{y_i}: still feasible.
+            p = s * p + (1.0 - s) * stats.onehot
     entropy = -ops.vdot(c, ops.xlogx(p).sum(1))
-    return primal - (entropy - conj)
+    return primal - (entropy - conj), V
 
 
 def lipschitz_constant(ops, X, c, fit_intercept, l2, n_power_iter=30, random_state=0):

@@ -34,6 +34,7 @@ _CHECK_EVERY = 10  # restricted-gap checks in the inner loop, every that many st
 _INNER_TOL_RATIO = 0.3  # inner solves stop at this fraction of the current full gap
 _MIN_WS_SIZE = 10  # smallest working set, in groups
 _N_EXTRAPOLATE = 5  # residuals kept for the dual extrapolation
+_STALL_CHECKS = 50  # inner gap checks without a 10% improvement before giving up
 
 
 def _extrapolate_probabilities(ops, history):
@@ -94,35 +95,21 @@ class SolverResult:
 
 
 class DataStats:
-    """Per-problem quantities reused by every gap computation.
+    """Per-problem label quantities reused by every objective and gap computation.
 
     Parameters
     ----------
-    ops : NumpyOps or TorchOps
-        Array backend.
-    X : array of shape (n, d)
-        Design matrix.
     onehot : array of shape (n, K), float64
         One-hot labels.
     c : array of shape (n,), float64
         Sample weights summing to one.
     """
 
-    def __init__(self, ops, X, onehot, c):
+    def __init__(self, onehot, c):
         self.c = c
         self.onehot = onehot
         self.Yc = c[:, None] * onehot
         self.pi = self.Yc.sum(0)
-        self.XtYc = ops.cast(X.T @ ops.cast(self.Yc, X.dtype), ops.float64)
-        self.Xtc = ops.cast(X.T @ ops.cast(c, X.dtype), ops.float64)
-
-    def restrict(self, features):
-        """The statistics of the problem restricted to some columns."""
-        out = DataStats.__new__(DataStats)
-        out.__dict__.update(self.__dict__)
-        out.XtYc = self.XtYc[features]
-        out.Xtc = self.Xtc[features]
-        return out
 
 
 def _smooth(ops, Z, W, stats, l2):
@@ -148,6 +135,8 @@ def _apg(ops, X, stats, groups, alpha, l2, fit_intercept, W, b, L, tol, max_iter
     gap = math.inf
     n_iter = 0
     P_hist, P_dual = [], None
+    best = (math.inf, W, b, F, None)  # the iterate with the smallest certified gap
+    stalled = 0
     while n_iter < max_iter:
         n_iter += 1
         R = stats.c[:, None] * Py - stats.Yc
@@ -170,9 +159,12 @@ def _apg(ops, X, stats, groups, alpha, l2, fit_intercept, W, b, L, tol, max_iter
                 bn = by
             Zn = X @ Wn + bn
             fn, Pn = _smooth(ops, Zn, Wn, stats, l2)
-            # sufficient decrease, with slack for rounding near the optimum
-            if fn <= fy + lin + 0.5 * L * sq + 1e-13 * abs(fy):
+            # sufficient decrease, with slack for rounding near the optimum (fy comes
+            # from extrapolated logits, fn from fresh ones)
+            if fn <= fy + lin + 0.5 * L * sq + 1e-13 * (1.0 + abs(fy)):
                 break
+            if sq == 0.0:
+                break  # no move left: fn and fy differ by rounding only
             L *= 2.0
         Fn = fn + group_penalty(ops, Wn, groups, alpha, 0.0)
         # gradient-based adaptive restart (O'Donoghue & Candes): drop the momentum
@@ -205,16 +197,23 @@ def _apg(ops, X, stats, groups, alpha, l2, fit_intercept, W, b, L, tol, max_iter
                 )
                 if gap_acc < gap:
                     gap, P_dual = gap_acc, P_acc
-            if gap <= tol:
+            if gap < best[0]:
+                stalled = 0 if gap < 0.9 * best[0] else stalled + 1
+                best = (gap, W, b, F, P_dual)
+            else:
+                stalled += 1
+            # stop at the tolerance, or at the rounding floor (no progress for a while)
+            if gap <= tol or stalled >= _STALL_CHECKS:
                 break
+    if best[4] is None and math.isfinite(best[0]) and best[1] is not W:
+        P_dual = None
+    gap, W, b, F, P_dual = best if math.isfinite(best[0]) else (gap, W, b, F, P_dual)
     return W, b, F, gap, n_iter, P_dual
 
 
 def _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, primal, P):
     """Duality gap of the problem ``(X, stats, groups)`` at a point with softmax P."""
-    R = stats.c[:, None] * P - stats.Yc
-    XtR = ops.cast(X.T @ ops.cast(R, X.dtype), ops.float64)
-    return dual_gap(ops, primal, P, XtR, stats, groups, alpha, l2, fit_intercept), XtR
+    return dual_gap(ops, X, primal, P, stats, groups, alpha, l2, fit_intercept)
 
 
 def solve(
@@ -275,7 +274,7 @@ def solve(
     n, d = X.shape
     K = onehot.shape[1]
     f64 = ops.float64
-    stats = DataStats(ops, X, onehot, c)
+    stats = DataStats(onehot, c)
     W = (
         ops.zeros((d, K), f64)
         if coef_init is None
@@ -299,7 +298,7 @@ def solve(
         Z = ops.cast(ops.take_columns(X, rows), f64) @ W[rows] + b
         f, P = _smooth(ops, Z, W, stats, l2)
         primal = f + alpha * ops.vdot(groups.weights, norms)
-        gap, XtR = _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, primal, P)
+        gap, V = _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, primal, P)
         if P_dual is not None:
             gap_acc, _ = _gap_at(
                 ops, X, stats, groups, alpha, l2, fit_intercept, primal, P_dual
@@ -319,7 +318,8 @@ def solve(
         if n_iter >= max_iter:
             break
         # ---- working set: active groups plus the worst violators of the KKT conditions
-        grad = XtR + l2 * W if l2 else XtR
+        # V = -X^T R at the intercept-corrected point: minus the data-term gradient
+        grad = l2 * W - V if l2 else V
         scores = group_norms(ops, grad, groups) / groups.weights
         scores[active] = math.inf
         size = max(_MIN_WS_SIZE, 2 * len(active))
@@ -331,23 +331,33 @@ def solve(
             ops.searchsorted(ws_groups, groups.ids[features]), groups.weights[ws_groups]
         )
         X_ws = ops.cast(ops.take_columns(X, features), f64)
+        W_ws = W[features]
+        if fit_intercept:
+            # Centre the working-set columns (weighted means mu): X W + b equals
+            # (X - mu) W + (b + mu W), the same problem, far better conditioned when
+            # features are not centred (the intercept decouples from W).
+            mu = c @ X_ws
+            X_ws = X_ws - mu[None, :]
+            b = b + mu @ W_ws
         L_ws = lipschitz_constant(
             ops, X_ws, c, fit_intercept, l2, random_state=random_state
         )
         W_ws, b, _, _, inner_iter, P_dual = _apg(
             ops,
             X_ws,
-            stats.restrict(features),
+            stats,
             sub_groups,
             alpha,
             l2,
             fit_intercept,
-            W[features],
+            W_ws,
             b,
             L_ws,
             _INNER_TOL_RATIO * gap,
             max_iter - n_iter,
         )
+        if fit_intercept:
+            b = b - mu @ W_ws
         n_iter += inner_iter
         W = ops.zeros((d, K), f64)
         W[features] = W_ws

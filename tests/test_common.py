@@ -1,0 +1,20 @@
+"""scikit-learn's common estimator checks, in full, with no expected failures."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skhead2toe import GroupLassoClassifier, GroupLassoClassifierCV
+
+# A tight tolerance (relative gap 1e-10): some checks compare predictions of two fits
+# to 1e-7 (sample weights versus repeated samples), which needs the optimum, not a
+# point near it. float64 passes: a float32 pass over X cannot certify a 1e-10 gap.
+ESTIMATORS = [
+    GroupLassoClassifier(alpha=1e-3, tol=1e-10, max_iter=100_000, dtype="float64"),
+    GroupLassoClassifierCV(
+        alphas=3, cv=3, tol=1e-10, max_iter=100_000, dtype="float64"
+    ),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

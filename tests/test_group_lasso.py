@@ -1,0 +1,257 @@
+"""Optimality, agreement and behaviour of the group-lasso head."""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.special import softmax
+from sklearn.datasets import load_digits, make_classification
+from sklearn.feature_selection import SelectFromModel
+from sklearn.linear_model import LogisticRegression
+
+from skhead2toe import GroupLassoClassifier, alpha_max
+from skhead2toe.linear_model import group_lasso_path
+from skhead2toe.linear_model._objective import NUMPY_OPS, Groups, prox_group_lasso
+
+
+@pytest.fixture
+def data():
+    X, y = make_classification(
+        n_samples=120, n_features=40, n_informative=6, n_classes=3, random_state=0
+    )
+    return X, y
+
+
+def kkt_violation(X, y, W, b, alpha, l2, weights=None):
+    """Independent KKT check for per-feature groups (own gradient code)."""
+    classes = np.unique(y)
+    Y = (y[:, None] == classes[None, :]).astype(float)
+    P = softmax(X @ W + b, axis=1)
+    G = X.T @ (P - Y) / len(y) + l2 * W
+    gb = (P - Y).mean(0)
+    norms = np.linalg.norm(W, axis=1)
+    viol = np.where(
+        norms > 0,
+        np.linalg.norm(G + alpha * W / np.maximum(norms, 1e-300)[:, None], axis=1),
+        np.maximum(np.linalg.norm(G, axis=1) - alpha, 0),
+    )
+    return max(viol.max(), np.abs(gb).max())
+
+
+def full_W(clf):
+    return clf._W, clf._b
+
+
+@pytest.mark.parametrize("solver", ["fista", "torch"])
+@pytest.mark.parametrize("frac", [0.5, 0.1])
+def test_kkt_at_solution(data, solver, frac):
+    X, y = data
+    alpha = frac * alpha_max(X, y)
+    clf = GroupLassoClassifier(alpha, solver=solver, device="cpu", tol=1e-10).fit(X, y)
+    assert clf.converged_
+    assert clf.dual_gap_ <= 1e-10 * clf.objective_
+    W, b = full_W(clf)
+    assert kkt_violation(X, y, W, b, alpha, 0.0) < 1e-4 * alpha
+    assert 0 < clf.selected_features_.sum() < X.shape[1]
+
+
+def test_zero_at_and_above_alpha_max(data):
+    X, y = data
+    amax = alpha_max(X, y)
+    for alpha in (amax, 2 * amax):
+        clf = GroupLassoClassifier(alpha, tol=1e-10).fit(X, y)
+        assert np.all(clf.coef_ == 0)
+    clf = GroupLassoClassifier(0.95 * amax, tol=1e-10).fit(X, y)
+    assert np.any(clf.coef_ != 0)
+
+
+def test_backends_agree(data):
+    X, y = data
+    alpha = 0.2 * alpha_max(X, y)
+    a = GroupLassoClassifier(alpha, solver="fista", tol=1e-10).fit(X, y)
+    b = GroupLassoClassifier(alpha, solver="torch", device="cpu", tol=1e-10).fit(X, y)
+    assert abs(a.objective_ - b.objective_) <= 1e-9 * a.objective_
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
+
+
+def test_ridge_limit_equals_sklearn_logistic_regression(data):
+    X, y = data
+    l2 = 1e-2
+    ours = GroupLassoClassifier(alpha=0.0, l2=l2, tol=1e-12, max_iter=50_000).fit(X, y)
+    ref = LogisticRegression(C=1 / (len(y) * l2), tol=1e-10, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
+
+
+def test_warm_start_converges_immediately(data):
+    X, y = data
+    clf = GroupLassoClassifier(0.1 * alpha_max(X, y), tol=1e-8, warm_start=True)
+    clf.fit(X, y)
+    first = clf.n_iter_
+    clf.fit(X, y)
+    assert clf.n_iter_ <= 2 < first
+
+
+def test_path_equals_single_fits(data):
+    X, y = data
+    alphas, coefs, intercepts, gaps, _ = group_lasso_path(X, y, n_alphas=5, tol=1e-10)
+    assert np.all(np.diff(alphas) < 0)
+    assert np.all(coefs[0] == 0)
+    for alpha, coef in zip(alphas[1:], coefs[1:], strict=True):
+        single = GroupLassoClassifier(alpha, tol=1e-10).fit(X, y)
+        np.testing.assert_allclose(coef, single.coef_, atol=1e-4)
+
+
+def test_binary_layout_and_proba():
+    X, y = make_classification(n_samples=80, n_features=10, random_state=1)
+    clf = GroupLassoClassifier(1e-3).fit(X, np.where(y, "yes", "no"))
+    assert clf.coef_.shape == (1, 10) and clf.intercept_.shape == (1,)
+    d = clf.decision_function(X)
+    assert d.ndim == 1
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-d)))
+    assert set(clf.predict(X)) <= {"yes", "no"}
+
+
+def test_many_classes_and_wide_data():
+    rng = np.random.default_rng(0)
+    n, d, K = 300, 5000, 100
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = np.arange(n) % K
+    X[:, :20] += np.eye(K)[y][:, :20] * 3
+    clf = GroupLassoClassifier(0.3 * alpha_max(X, y), tol=1e-5).fit(X, y)
+    assert clf.coef_.shape == (K, d)
+    assert clf.converged_ and clf.selected_features_.sum() < d
+
+
+def test_duplicated_and_constant_columns(data):
+    X, y = data
+    X = np.hstack([X, X[:, :3], np.ones((len(y), 2))])
+    clf = GroupLassoClassifier(0.1 * alpha_max(X, y), tol=1e-9).fit(X, y)
+    assert clf.converged_
+    assert np.all(clf.feature_importances_[-2:] == 0)  # constant: the intercept's job
+    # duplicated columns share their weight equally (the penalty is strictly convex
+    # along the duplicate direction for the group norm)
+    np.testing.assert_allclose(
+        clf.feature_importances_[:3], clf.feature_importances_[40:43], rtol=1e-3
+    )
+
+
+def test_float32_and_float64_agree(data):
+    X, y = data
+    alpha = 0.1 * alpha_max(X, y)
+    f32 = GroupLassoClassifier(alpha, dtype="float32", tol=1e-6).fit(X, y)
+    f64 = GroupLassoClassifier(alpha, dtype="float64", tol=1e-6).fit(X, y)
+    assert f32.converged_ and f64.converged_
+    assert abs(f32.objective_ - f64.objective_) <= 1e-5 * f64.objective_
+
+
+def test_keep_fraction_refit_and_select_from_model(data):
+    X, y = data
+    clf = GroupLassoClassifier(0.05 * alpha_max(X, y), keep_fraction=0.1).fit(X, y)
+    assert clf.selected_features_.sum() == 4
+    assert np.all(clf.coef_[:, ~clf.selected_features_] == 0)
+    top = np.argsort(-clf.feature_importances_)[:4]
+    assert set(np.flatnonzero(clf.selected_features_)) == set(top)
+    sfm = SelectFromModel(clf, prefit=True, threshold=-np.inf, max_features=4)
+    assert sfm.transform(X).shape == (len(y), 4)
+
+
+def test_layerwise_groups_select_whole_groups(data):
+    X, y = data
+    groups = np.repeat(np.arange(8), 5)
+    clf = GroupLassoClassifier(0.3 * alpha_max(X, y, groups=groups), groups=groups)
+    clf.fit(X, y)
+    sel = clf.selected_features_.reshape(8, 5)
+    assert np.all(sel.all(1) | ~sel.any(1))
+    assert clf.group_norms_.shape == (8,)
+
+
+def test_pickle_is_numpy_only(data):
+    X, y = data
+    clf = GroupLassoClassifier(1e-2).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert b"torch" not in pickle.dumps(clf)
+
+
+@pytest.mark.parametrize(
+    "params, X_mod, match",
+    [
+        ({"alpha": -1.0}, None, "alpha"),
+        ({"alpha": 0.0, "l2": 0.0}, None, "alpha and l2 are both 0"),
+        ({"groups": np.arange(3)}, None, "one entry per feature"),
+        ({"groups": [np.arange(20), np.arange(10, 40)]}, None, "overlap"),
+        ({"groups": [np.arange(20)]}, None, "cover every feature"),
+        ({}, "nan", "NaN"),
+        ({}, "inf", "infinity"),
+    ],
+)
+def test_bad_input_errors(data, params, X_mod, match):
+    X, y = data
+    X = X.copy()
+    if X_mod == "nan":
+        X[0, 0] = np.nan
+    elif X_mod == "inf":
+        X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=match):
+        GroupLassoClassifier(**params).fit(X, y)
+
+
+def test_one_class_and_empty_errors(data):
+    X, y = data
+    with pytest.raises(ValueError, match="only one class"):
+        GroupLassoClassifier().fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="0 sample"):
+        GroupLassoClassifier().fit(X[:0], y[:0])
+
+
+def test_digits_accuracy():
+    X, y = load_digits(return_X_y=True)
+    clf = GroupLassoClassifier(1e-3, tol=1e-5).fit(X[:1000] / 16, y[:1000])
+    assert clf.score(X[1000:] / 16, y[1000:]) > 0.9
+
+
+# ---------------------------------------------------------------- prox properties
+# magnitudes below 1e-100 would underflow when squared (norms then read as 0)
+mats = arrays(
+    np.float64,
+    (6, 3),
+    elements=st.one_of(st.just(0.0), st.floats(1e-100, 10), st.floats(-10, -1e-100)),
+)
+groups6 = Groups(np.array([0, 0, 1, 2, 2, 2]), np.array([1.0, 0.5, 2.0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(V=mats, tau=st.floats(0, 5))
+def test_prox_zero_iff_norm_below_threshold(V, tau):
+    out = prox_group_lasso(NUMPY_OPS, V, groups6, tau)
+    for g in range(3):
+        rows = groups6.ids == g
+        norm = np.linalg.norm(V[rows])
+        is_zero = np.all(out[rows] == 0)
+        assert is_zero == (norm <= tau * groups6.weights[g])
+
+
+@settings(max_examples=60, deadline=None)
+@given(U=mats, V=mats, tau=st.floats(0, 5))
+def test_prox_non_expansive(U, V, tau):
+    pu = prox_group_lasso(NUMPY_OPS, U, groups6, tau)
+    pv = prox_group_lasso(NUMPY_OPS, V, groups6, tau)
+    assert np.linalg.norm(pu - pv) <= np.linalg.norm(U - V) * (1 + 1e-12) + 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(V=mats, tau=st.floats(0.01, 5))
+def test_prox_moreau_identity(V, tau):
+    # V = prox_{tau h}(V) + projection of V onto the dual-norm ball of radius tau w_g
+    prox = prox_group_lasso(NUMPY_OPS, V, groups6, tau)
+    rest = V - prox
+    for g in range(3):
+        rows = groups6.ids == g
+        norm = np.linalg.norm(V[rows])
+        radius = tau * groups6.weights[g]
+        expected = V[rows] * min(1.0, radius / norm) if norm > 0 else V[rows]
+        np.testing.assert_allclose(rest[rows], expected, atol=1e-9)
