@@ -228,7 +228,7 @@ def group_lasso_path(
     group_weights=None,
     l2=0.0,
     fit_intercept=True,
-    tol=1e-6,
+    tol=1e-4,
     max_iter=10_000,
 ):
     r"""Group-lasso multinomial solutions along a warm-started regularisation path.
@@ -265,7 +265,7 @@ def group_lasso_path(
         Ridge strength.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Relative duality-gap tolerance at each alpha.
     max_iter : int, default=10000
         Iteration budget at each alpha.

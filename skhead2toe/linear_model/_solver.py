@@ -228,7 +228,7 @@ def solve(
     fit_intercept=True,
     coef_init=None,
     intercept_init=None,
-    tol=1e-6,
+    tol=1e-4,
     max_iter=10_000,
     verbose=0,
     random_state=0,
@@ -257,7 +257,7 @@ def solve(
         Warm start for the coefficients (zeros if None).
     intercept_init : array of shape (K,), default=None
         Warm start for the intercept (log class proportions if None).
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Stop when the duality gap is at most ``tol`` times the objective.
     max_iter : int, default=10000
         Budget of iterations (certificate passes plus proximal-gradient steps).
