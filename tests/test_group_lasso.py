@@ -101,7 +101,7 @@ def test_path_equals_single_fits(data):
     assert np.all(np.diff(alphas) < 0)
     assert np.all(coefs[0] == 0)
     for alpha, coef in zip(alphas[1:], coefs[1:], strict=True):
-        single = GroupLassoClassifier(alpha, tol=1e-10).fit(X, y)
+        single = GroupLassoClassifier(alpha, tol=1e-10, max_iter=50_000).fit(X, y)
         np.testing.assert_allclose(coef, single.coef_, atol=1e-4)
 
 

@@ -86,9 +86,11 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         return X, onehot, sw / sw.sum(), classes
 
     def _solver_params(self):
-        seed = self.random_state
+        # The only randomness is the start of the power iteration (step size); None
+        # means a fixed seed so that fits are reproducible run to run.
+        seed = 0 if self.random_state is None else self.random_state
         if not isinstance(seed, Integral):
-            seed = np.random.RandomState(seed).randint(2**31 - 1)
+            seed = seed.randint(2**31 - 1)
         return dict(
             l2=self.l2,
             fit_intercept=self.fit_intercept,
@@ -308,8 +310,8 @@ class GroupLassoClassifier(_GroupLassoBase):
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
     random_state : int, RandomState instance or None, default=None
-        Seed of the power iteration that estimates the step size; results are
-        reproducible for a fixed seed.
+        Seed of the power iteration that estimates the step size (None: seed 0, so
+        fits are reproducible run to run).
     verbose : int, default=0
         Print the objective and duality gap at every outer iteration.
 

@@ -187,13 +187,13 @@ def _apg(ops, X, stats, groups, alpha, l2, fit_intercept, W, b, L, tol, max_iter
             Wy, by, Zy, fy, Py = Wn, bn, Zn, fn, Pn
         W, b, Z, f, P, F = Wn, bn, Zn, fn, Pn, Fn
         if n_iter % _CHECK_EVERY == 0 or n_iter == max_iter:
-            gap, _ = _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, F, P)
+            gap, _ = dual_gap(ops, X, F, P, stats, groups, alpha, l2, fit_intercept)
             P_hist = [*P_hist[1 - _N_EXTRAPOLATE :], P]
             P_acc = _extrapolate_probabilities(ops, P_hist)
             P_dual = None
             if P_acc is not None:
-                gap_acc, _ = _gap_at(
-                    ops, X, stats, groups, alpha, l2, fit_intercept, F, P_acc
+                gap_acc, _ = dual_gap(
+                    ops, X, F, P_acc, stats, groups, alpha, l2, fit_intercept
                 )
                 if gap_acc < gap:
                     gap, P_dual = gap_acc, P_acc
@@ -205,15 +205,8 @@ def _apg(ops, X, stats, groups, alpha, l2, fit_intercept, W, b, L, tol, max_iter
             # stop at the tolerance, or at the rounding floor (no progress for a while)
             if gap <= tol or stalled >= _STALL_CHECKS:
                 break
-    if best[4] is None and math.isfinite(best[0]) and best[1] is not W:
-        P_dual = None
     gap, W, b, F, P_dual = best if math.isfinite(best[0]) else (gap, W, b, F, P_dual)
     return W, b, F, gap, n_iter, P_dual
-
-
-def _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, primal, P):
-    """Duality gap of the problem ``(X, stats, groups)`` at a point with softmax P."""
-    return dual_gap(ops, X, primal, P, stats, groups, alpha, l2, fit_intercept)
 
 
 def solve(
@@ -298,10 +291,10 @@ def solve(
         Z = ops.cast(ops.take_columns(X, rows), f64) @ W[rows] + b
         f, P = _smooth(ops, Z, W, stats, l2)
         primal = f + alpha * ops.vdot(groups.weights, norms)
-        gap, V = _gap_at(ops, X, stats, groups, alpha, l2, fit_intercept, primal, P)
+        gap, V = dual_gap(ops, X, primal, P, stats, groups, alpha, l2, fit_intercept)
         if P_dual is not None:
-            gap_acc, _ = _gap_at(
-                ops, X, stats, groups, alpha, l2, fit_intercept, primal, P_dual
+            gap_acc, _ = dual_gap(
+                ops, X, primal, P_dual, stats, groups, alpha, l2, fit_intercept
             )
             gap = min(gap, gap_acc)
         n_iter += 1
