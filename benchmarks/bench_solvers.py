@@ -188,22 +188,34 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
             cands = {}
             if ours_ok:
                 W, b, s, model = fit_ours(
-                    X, y, alpha, args.ref_tol, "fista", "cpu", "float64",
+                    X,
+                    y,
+                    alpha,
+                    args.ref_tol,
+                    "fista",
+                    "cpu",
+                    "float64",
                     max_iter=args.ref_max_iter,
                 )
                 cands[f"skhead2toe fista f64 tol={args.ref_tol:g}"] = (
-                    primal_objective(X, y, W, b, alpha), s, W, b
+                    primal_objective(X, y, W, b, alpha),
+                    s,
+                    W,
+                    b,
                 )
             if glm is not None:
-                res = glm.run(alpha, [1e-12], lambdas=lam_path, time_cap=1e9,
-                              maxit=1_000_000)
+                res = glm.run(
+                    alpha, [1e-12], lambdas=lam_path, time_cap=1e9, maxit=1_000_000
+                )
                 r = res[-1]
                 if r["W"] is None:
                     print(f"  glmnet reference failed: {r['warning']}")
                 else:
                     cands["glmnet path thresh=1e-12"] = (
                         primal_objective(X, y, r["W"], r["b"], alpha),
-                        r["seconds"], r["W"], r["b"],
+                        r["seconds"],
+                        r["W"],
+                        r["b"],
                     )
             if not cands:
                 raise RuntimeError("no reference solver available")
@@ -212,8 +224,12 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                 gap, _ = duality_gap(X, y, W, b, alpha)
                 nnz = int(np.any(W != 0, axis=1).sum())
                 rec.add(
-                    **row, method="reference", setting=name, seconds=s,
-                    rel_subopt=relative_suboptimality(F, F_star), reached="",
+                    **row,
+                    method="reference",
+                    setting=name,
+                    seconds=s,
+                    rel_subopt=relative_suboptimality(F, F_star),
+                    reached="",
                     note=f"F={F:.12g} gap={gap:.2e} active_rows={nnz}",
                 )
             entry = dict(problem=problem.name, frac=frac)
@@ -232,7 +248,13 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                         return W, b, s, int(np.max(m.n_iter_))
 
                     lad = ladder(
-                        run, TOL_LADDER, F_star, args.target, X, y, alpha,
+                        run,
+                        TOL_LADDER,
+                        F_star,
+                        args.target,
+                        X,
+                        y,
+                        alpha,
                         args.cap,
                     )
                     entry[name] = _record_ladder(rec, row, name, "tol", lad, args)
@@ -242,8 +264,12 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                 for mode, lams in [("single", None), ("path", lam_path)]:
                     name = f"glmnet-{mode}"
                     res = glm.run(
-                        alpha, GLMNET_LADDER, lambdas=lams, f_star=F_star,
-                        target=args.target, time_cap=args.glmnet_cap,
+                        alpha,
+                        GLMNET_LADDER,
+                        lambdas=lams,
+                        f_star=F_star,
+                        target=args.target,
+                        time_cap=args.glmnet_cap,
                     )
                     lad = []
                     for r in res:
@@ -252,8 +278,12 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                             continue
                         F = primal_objective(X, y, r["W"], r["b"], alpha)
                         lad.append(
-                            (r["thresh"], r["seconds"],
-                             relative_suboptimality(F, F_star), r["npasses"])
+                            (
+                                r["thresh"],
+                                r["seconds"],
+                                relative_suboptimality(F, F_star),
+                                r["npasses"],
+                            )
                         )
                     note = f"{len(lams)} lambdas" if lams is not None else ""
                     entry[name] = _record_ladder(
@@ -271,8 +301,13 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                     )
                     reached = bool(sub <= args.target)
                     rec.add(
-                        **row, method="group-lasso", setting=f"n_iter={it}",
-                        seconds=s, rel_subopt=sub, reached=reached, n_iter=it,
+                        **row,
+                        method="group-lasso",
+                        setting=f"n_iter={it}",
+                        seconds=s,
+                        rel_subopt=sub,
+                        reached=reached,
+                        n_iter=it,
                         note="capped run" + ("" if reached else ": target missed"),
                     )
                     entry["group-lasso"] = (s, sub, reached)
@@ -301,10 +336,18 @@ def _record_ladder(rec, row, name, what, lad, args, note=""):
         last = i == len(lad) - 1
         reached = bool(sub <= args.target)
         rec.add(
-            **row, method=name, setting=f"{what}={setting:g}", seconds=s,
-            rel_subopt=float(sub), reached=reached if last else "", n_iter=it,
-            note=(note + (" <- time to target" if last and reached else "")
-                  + (" (ladder/cap exhausted)" if last and not reached else "")),
+            **row,
+            method=name,
+            setting=f"{what}={setting:g}",
+            seconds=s,
+            rel_subopt=float(sub),
+            reached=reached if last else "",
+            n_iter=it,
+            note=(
+                note
+                + (" <- time to target" if last and reached else "")
+                + (" (ladder/cap exhausted)" if last and not reached else "")
+            ),
         )
     setting, s, sub, it = lad[-1]
     return (s, float(sub), bool(sub <= args.target))
@@ -318,13 +361,26 @@ def _bench_lr(X, y, rec, base, args):
     F_star = primal_objective(X, y, W, b, 0.0, l2)
     F_ours = np.inf
     if _ours_available():
-        W2, b2, s2, m = fit_ours(X, y, 0.0, args.ref_tol, "fista", "cpu", "float64",
-                                 l2=l2, max_iter=args.ref_max_iter)
+        W2, b2, s2, m = fit_ours(
+            X,
+            y,
+            0.0,
+            args.ref_tol,
+            "fista",
+            "cpu",
+            "float64",
+            l2=l2,
+            max_iter=args.ref_max_iter,
+        )
         F_ours = primal_objective(X, y, W2, b2, 0.0, l2)
     rec.add(
-        **row, method="reference-LR", setting="lbfgs tol=1e-10", seconds=s,
+        **row,
+        method="reference-LR",
+        setting="lbfgs tol=1e-10",
+        seconds=s,
         rel_subopt=relative_suboptimality(F_star, min(F_star, F_ours)),
-        n_iter=it, note=f"F={F_star:.12g}; skhead2toe alpha=0: F={F_ours:.12g}",
+        n_iter=it,
+        note=f"F={F_star:.12g}; skhead2toe alpha=0: F={F_ours:.12g}",
     )
     F_star = min(F_star, F_ours)
 
@@ -365,11 +421,22 @@ def _bench_path(X, y, am, rec, base, args, summary):
     bp = np.asarray(intercepts[-1], dtype=np.float64)
     F_single = primal_objective(X, y, W, b, alpha)
     F_path = primal_objective(X, y, Wp, bp, alpha)
-    rec.add(**row, method="ours-single-fit", setting=f"tol={tol:g}",
-            seconds=s_single, rel_subopt="", note=f"F={F_single:.12g}")
-    rec.add(**row, method="ours-path-20", setting=f"tol={tol:g}",
-            seconds=s_path, rel_subopt="",
-            note=f"F={F_path:.12g} ratio path/single={s_path / s_single:.2f}")
+    rec.add(
+        **row,
+        method="ours-single-fit",
+        setting=f"tol={tol:g}",
+        seconds=s_single,
+        rel_subopt="",
+        note=f"F={F_single:.12g}",
+    )
+    rec.add(
+        **row,
+        method="ours-path-20",
+        setting=f"tol={tol:g}",
+        seconds=s_path,
+        rel_subopt="",
+        note=f"F={F_path:.12g} ratio path/single={s_path / s_single:.2f}",
+    )
     for e in summary:
         if e["frac"] == frac:
             e["path-ratio"] = s_path / s_single
@@ -392,12 +459,12 @@ def print_summary(summaries, target):
 
     for e in summaries:
         ours = [
-            v[0] for k, v in e.items() if k.startswith("ours-") and v[2]
-            and k.endswith("cpu")
+            v[0]
+            for k, v in e.items()
+            if k.startswith("ours-") and v[2] and k.endswith("cpu")
         ]
         best = min(ours) if ours else None
-        glm = [e[k][0] for k in ("glmnet-single", "glmnet-path")
-               if k in e and e[k][2]]
+        glm = [e[k][0] for k in ("glmnet-single", "glmnet-path") if k in e and e[k][2]]
         glm_ratio = f"{min(glm) / best:.1f}" if glm and best else "-"
         gl = e.get("group-lasso")
         gl_txt, gl_ratio = "-", "-"
@@ -420,34 +487,68 @@ def print_summary(summaries, target):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="d=5000, K=10 only, shorter caps")
+    p.add_argument(
+        "--quick", action="store_true", help="d=5000, K=10 only, shorter caps"
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 100000])
     p.add_argument("--classes", type=int, nargs="+", default=[10, 100])
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.1, 0.01],
-                   help="alpha as fractions of alpha_max")
+    p.add_argument(
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.01],
+        help="alpha as fractions of alpha_max",
+    )
     p.add_argument("--features", help=".npz file with X, y (and groups)")
-    p.add_argument("--target", type=float, default=1e-6,
-                   help="relative suboptimality target")
-    p.add_argument("--dtype", default=None, choices=[None, "float32", "float64"],
-                   help="dtype passed to skhead2toe (default: keep float32 data)")
-    p.add_argument("--cuda", action="store_true",
-                   help="also time solver='torch' on CUDA (default: if available)")
+    p.add_argument(
+        "--target", type=float, default=1e-6, help="relative suboptimality target"
+    )
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=[None, "float32", "float64"],
+        help="dtype passed to skhead2toe (default: keep float32 data)",
+    )
+    p.add_argument(
+        "--cuda",
+        action="store_true",
+        help="also time solver='torch' on CUDA (default: if available)",
+    )
     p.add_argument("--no-glmnet", action="store_true")
     p.add_argument("--no-lr", dest="lr", action="store_false")
     p.add_argument("--no-path", dest="path", action="store_false")
-    p.add_argument("--group-lasso-cap", type=float, default=60.0,
-                   help="seconds for the group-lasso run (0: skip)")
-    p.add_argument("--glmnet-cap", type=float, default=120.0,
-                   help="seconds of glmnet fits per threshold ladder")
-    p.add_argument("--cap", type=float, default=120.0,
-                   help="seconds of fits per tolerance ladder (ours, sklearn)")
-    p.add_argument("--ref-tol", type=float, default=1e-10,
-                   help="tolerance of skhead2toe's float64 reference fit")
+    p.add_argument(
+        "--group-lasso-cap",
+        type=float,
+        default=60.0,
+        help="seconds for the group-lasso run (0: skip)",
+    )
+    p.add_argument(
+        "--glmnet-cap",
+        type=float,
+        default=120.0,
+        help="seconds of glmnet fits per threshold ladder",
+    )
+    p.add_argument(
+        "--cap",
+        type=float,
+        default=120.0,
+        help="seconds of fits per tolerance ladder (ours, sklearn)",
+    )
+    p.add_argument(
+        "--ref-tol",
+        type=float,
+        default=1e-10,
+        help="tolerance of skhead2toe's float64 reference fit",
+    )
     p.add_argument("--ref-max-iter", type=int, default=20_000)
     p.add_argument("--lr-max-iter", type=int, default=20_000)
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS/torch threads for the Python solvers")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS/torch threads for the Python solvers",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="CSV path (default results/...)")
     args = p.parse_args(argv)
@@ -491,8 +592,7 @@ def main(argv=None):
     if args.features:
         problems = [load_features(args.features)]
     else:
-        problems = benchmark_problems(args.sizes, args.classes,
-                                      random_state=args.seed)
+        problems = benchmark_problems(args.sizes, args.classes, random_state=args.seed)
     rec = Recorder(args.out)
     summaries = []
     t0 = time.perf_counter()
