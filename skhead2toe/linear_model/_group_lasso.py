@@ -15,13 +15,12 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from ._fista_numpy import solve_numpy
-from ._path import _alpha_max, alpha_grid, iter_path, make_groups
+from ._path import _alpha_max, _encode, alpha_grid, iter_path, make_groups
 
 __all__ = ["GroupLassoClassifier", "GroupLassoClassifierCV"]
 
@@ -73,17 +72,13 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
     def _validate_fit_data(self, X, y, sample_weight):
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
         check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
+        onehot, c, classes = _encode(X, y, sample_weight)
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the "
                 f"data contain only one class: {classes[0]!r}."
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if sw.sum() <= 0:
-            raise ValueError("sample_weight must have a positive sum.")
-        onehot = np.eye(len(classes))[codes]
-        return X, onehot, sw / sw.sum(), classes
+        return X, onehot, c, classes
 
     def _solver_params(self):
         # The only randomness is the start of the power iteration (step size); None

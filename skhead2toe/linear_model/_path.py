@@ -11,7 +11,6 @@ so ``alpha`` is comparable across data sets of different sizes (glmnet's scaling
 """
 
 import numpy as np
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_sample_weight, check_array
 
 from ._fista_numpy import solve_numpy
@@ -98,16 +97,19 @@ def _ids_from_index_lists(groups, n_features):
     return ids
 
 
-def _prepare(X, y, sample_weight, dtype=(np.float64, np.float32)):
-    """Arrays for the solvers: X, one-hot labels, normalised weights, classes."""
-    X = check_array(X, dtype=list(dtype) if isinstance(dtype, tuple) else dtype)
-    encoder = LabelEncoder().fit(y)
-    codes = encoder.transform(y)
-    onehot = np.eye(len(encoder.classes_))[codes]
+def _encode(X, y, sample_weight):
+    """One-hot labels, sample weights normalised to sum to one, and the classes."""
+    classes, codes = np.unique(y, return_inverse=True)
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if sw.sum() <= 0:
         raise ValueError("sample_weight must have a positive sum.")
-    return X, onehot, sw / sw.sum(), encoder.classes_
+    return np.eye(len(classes))[codes.ravel()], sw / sw.sum(), classes
+
+
+def _prepare(X, y, sample_weight):
+    """Arrays for the solvers: X, one-hot labels, normalised weights, classes."""
+    X = check_array(X, dtype=[np.float64, np.float32])
+    return (X, *_encode(X, np.asarray(y), sample_weight))
 
 
 def _alpha_max(X, onehot, c, groups, fit_intercept):
