@@ -204,7 +204,7 @@ def layer_importances(estimator, groups=None, *, layer_names=None):
     >>> from skhead2toe import GroupLassoClassifier
     >>> from skhead2toe.inspection import layer_importances
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = GroupLassoClassifier(alpha=1e-2).fit(X / 16, y)
+    >>> clf = GroupLassoClassifier(alpha=1e-2).fit(X[:500] / 16, y[:500])
     >>> groups = np.arange(64) // 8  # pretend each image row is a layer
     >>> imp = layer_importances(clf, groups)
     >>> imp.layer_names[:2].tolist()

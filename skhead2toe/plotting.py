@@ -221,7 +221,7 @@ class LayerImportanceDisplay:
         >>> from skhead2toe import GroupLassoClassifier
         >>> from skhead2toe.plotting import LayerImportanceDisplay
         >>> X, y = load_digits(return_X_y=True)
-        >>> clf = GroupLassoClassifier(alpha=1e-2).fit(X / 16, y)
+        >>> clf = GroupLassoClassifier(alpha=1e-2).fit(X[:500] / 16, y[:500])
         >>> disp = LayerImportanceDisplay.from_estimator(clf, np.arange(64) // 8)
         >>> len(disp.ax_.get_xticklabels())
         8
@@ -655,7 +655,7 @@ class RegularizationPathDisplay:
         >>> from skhead2toe import GroupLassoClassifierCV
         >>> from skhead2toe.plotting import RegularizationPathDisplay
         >>> X, y = load_digits(return_X_y=True)
-        >>> cv = GroupLassoClassifierCV(alphas=4, cv=3).fit(X / 16, y)
+        >>> cv = GroupLassoClassifierCV(alphas=3, cv=3).fit(X[:300] / 16, y[:300])
         >>> disp = RegularizationPathDisplay.from_estimator(cv)
         >>> len(disp.lines_)
         1
