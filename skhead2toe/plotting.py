@@ -27,11 +27,12 @@ def _pyplot():
     return plt
 
 
-def _get_ax(ax):
+def _get_ax(ax, n_layers=None):
+    """``ax``, or new axes (wide enough for ``n_layers`` tick labels)."""
+    plt = _pyplot()
     if ax is None:
-        _, ax = _pyplot().subplots()
-    else:
-        _pyplot()
+        width = 6.4 if n_layers is None else max(6.4, 2.0 + 0.3 * n_layers)
+        _, ax = plt.subplots(figsize=(width, 4.8))
     return ax
 
 
@@ -156,7 +157,7 @@ class LayerImportanceDisplay:
         display : LayerImportanceDisplay
             ``self``, with the artists stored.
         """
-        ax = _get_ax(ax)
+        ax = _get_ax(ax, len(self.layer_names))
         x = _layer_axis(ax, self.layer_names)
         self.bars_ = {
             "norm_share": ax.bar(
@@ -356,7 +357,7 @@ class TransferabilityCurveDisplay:
         display : TransferabilityCurveDisplay
             ``self``, with the artists stored.
         """
-        ax = _get_ax(ax)
+        ax = _get_ax(ax, len(self.layer_names))
         x = _layer_axis(ax, self.layer_names)
         kwargs = {"marker": "o", "label": name} | kwargs
         (self.line_,) = ax.plot(x, self.mean_scores, **kwargs)

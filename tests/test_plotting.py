@@ -354,3 +354,13 @@ def test_public_objects_document_their_parameters():
         for param in params:
             stars = "**" if param == "kwargs" else ""
             assert f"\n{stars}{param} : " in f"\n{doc}", (label, param)
+
+
+def test_new_figures_grow_with_the_number_of_layers():
+    names = [f"blocks.{i}" for i in range(40)]
+    disp = LayerImportanceDisplay(
+        layer_names=names, norm_share=np.full(40, 1 / 40), selected_share=np.zeros(40)
+    ).plot()
+    assert disp.figure_.get_figwidth() == pytest.approx(2.0 + 0.3 * 40)
+    small = TransferabilityCurveDisplay(layer_names=["a"], mean_scores=[0.5]).plot()
+    assert small.figure_.get_figwidth() == pytest.approx(6.4)
