@@ -227,7 +227,6 @@ def _load_features(path):
 
 def _fit(args):
     import joblib
-    import numpy as np
     from sklearn.pipeline import Pipeline
 
     from skhead2toe import GroupLassoClassifierCV
@@ -262,11 +261,11 @@ def _fit(args):
     ).fit(X, y)
     model = head if feat is None else Pipeline([("features", feat), ("head", head)])
     _atomic_write(out, lambda f: joblib.dump(model, f))
-    i, j = np.unravel_index(np.argmax(head.mean_scores_), head.mean_scores_.shape)
     print(
-        f"cross-validated accuracy {head.mean_scores_[i, j]:.4f} ({head.cv}-fold) "
+        f"cross-validated accuracy {head.mean_scores_.max():.4f} ({head.cv}-fold) "
         f"at alpha = {head.alpha_:.3g} ({head.alpha_ / head.alphas_[0]:.3g} "
-        f"alpha_max), keep_fraction = {head.keep_fraction_}; "
+        f"alpha_max), keep_fraction = {head.keep_fraction_}, refit_l2 = "
+        f"{head.refit_l2_}; "
         f"{int(head.selected_features_.sum())} of {X.shape[1]} features used"
     )
     print(f"wrote {out}: load it with joblib.load({str(out)!r})")

@@ -639,7 +639,8 @@ class RegularizationPathDisplay:
         -------
         display : RegularizationPathDisplay
             The plotted display: mean and standard deviation over folds of
-            ``scores_``, mean over folds of ``n_nonzero_``, and ``alpha_``.
+            ``scores_`` (at the selected refit ridge ``refit_l2_``), mean over
+            folds of ``n_nonzero_``, and ``alpha_``.
 
         Raises
         ------
@@ -678,10 +679,16 @@ class RegularizationPathDisplay:
         fractions = (
             [None] if fractions is None else [float(f) for f in np.ravel(fractions)]
         )
+        # One curve per keep_fraction, at the selected ridge of the refit.
+        k = 0
+        if cv_estimator.refit_l2_ is not None:
+            k = int(
+                np.flatnonzero(cv_estimator.refit_l2s_ == cv_estimator.refit_l2_)[0]
+            )
         return cls(
             alphas=cv_estimator.alphas_,
-            mean_scores=cv_estimator.mean_scores_,
-            std_scores=cv_estimator.scores_.std(axis=0),
+            mean_scores=cv_estimator.mean_scores_[..., k],
+            std_scores=cv_estimator.scores_[..., k].std(axis=0),
             n_nonzero=cv_estimator.n_nonzero_.mean(axis=0),
             alpha=cv_estimator.alpha_,
             keep_fractions=fractions,

@@ -253,7 +253,7 @@ def test_regularization_path_display_from_estimator(path):
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "alpha"
     assert len(disp.lines_) == 1 and disp.lines_[0].get_label() == "no refit"
     np.testing.assert_allclose(disp.lines_[0].get_xdata(), path.alphas_)
-    np.testing.assert_allclose(disp.lines_[0].get_ydata(), path.mean_scores_[:, 0])
+    np.testing.assert_allclose(disp.lines_[0].get_ydata(), path.mean_scores_[:, 0, 0])
     np.testing.assert_allclose(disp.alpha_line_.get_xdata(), [path.alpha_] * 2)
     np.testing.assert_allclose(
         disp.nonzero_line_.get_ydata(), path.n_nonzero_.mean(axis=0)
@@ -273,9 +273,10 @@ def test_regularization_path_display_from_estimator(path):
 
 def test_regularization_path_one_line_per_keep_fraction(data):
     X, y, _ = data
-    cv = GroupLassoClassifierCV(alphas=3, eps=0.1, cv=3, keep_fractions=[0.1, 0.5]).fit(
-        X, y
-    )
+    cv = GroupLassoClassifierCV(
+        alphas=3, eps=0.1, cv=3, keep_fractions=[0.1, 0.5], refit_l2s=[1e-2, 1e-4]
+    ).fit(X, y)
+    k = list(cv.refit_l2s_).index(cv.refit_l2_)  # curves at the chosen refit ridge
     fig, ax = plt.subplots()
     disp = RegularizationPathDisplay.from_estimator(
         make_pipeline(cv), ax=ax, linewidth=4
@@ -287,7 +288,7 @@ def test_regularization_path_one_line_per_keep_fraction(data):
     ]
     assert all(ln.get_linewidth() == 4 for ln in disp.lines_)
     for j, line in enumerate(disp.lines_):
-        np.testing.assert_allclose(line.get_ydata(), cv.mean_scores_[:, j])
+        np.testing.assert_allclose(line.get_ydata(), cv.mean_scores_[:, j, k])
     assert disp.alpha_line_.get_xdata()[0] == pytest.approx(cv.alpha_)
 
 

@@ -107,7 +107,9 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _set_solution(self, X, onehot, c, groups, solve, result, keep_fraction):
+    def _set_solution(
+        self, X, onehot, c, groups, solve, result, keep_fraction, refit_l2=None
+    ):
         """Store the group-lasso solution; apply the keep_fraction recipe."""
         W, b = result.coef, result.intercept
         self.group_norms_ = np.sqrt(np.bincount(groups.ids, (W**2).sum(1)))
@@ -123,13 +125,19 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
             self.selected_features_ = _top_fraction(
                 self.feature_importances_, keep_fraction
             )
-            W, b = self._refit(X, onehot, c, solve, self.selected_features_)
+            W, b = self._refit(X, onehot, c, solve, self.selected_features_, refit_l2)
         self._W, self._b = W, b
 
-    def _refit(self, X, onehot, c, solve, mask):
-        """Head2Toe's refit: an L2 multinomial head on the selected features."""
+    def _refit(self, X, onehot, c, solve, mask, l2=None, init=None):
+        """Head2Toe's refit: an L2 multinomial head on the selected features.
+
+        ``init``, a full ``(W, b)`` pair (e.g. the refit at a stronger ridge or on
+        an overlapping selection), warm-starts the solver on the kept columns.
+        """
         cols = np.flatnonzero(mask)
-        params = self._solver_params() | {"l2": self.refit_l2}
+        params = self._solver_params() | {"l2": self.refit_l2 if l2 is None else l2}
+        if init is not None:
+            params |= {"coef_init": init[0][cols], "intercept_init": init[1]}
         refit = solve(
             np.ascontiguousarray(X[:, cols]),
             onehot,
@@ -282,8 +290,10 @@ class GroupLassoClassifier(_GroupLassoBase):
     keep_fraction : float in (0, 1], default=None
         If set, keep the ``ceil(keep_fraction * n_features)`` features of largest
         importance and refit an L2 head (strength ``refit_l2``) on them.
-    refit_l2 : float, default=1e-3
-        Ridge strength of the refit (used only with ``keep_fraction``).
+    refit_l2 : float, default=1e-4
+        Ridge strength of the refit (used only with ``keep_fraction``). Features
+        normalised per layer are small, so the refit needs a weak ridge;
+        :class:`GroupLassoClassifierCV` tunes it.
     fit_intercept : bool, default=True
         Whether to fit an unpenalised intercept.
     solver : {"auto", "torch", "fista"}, default="auto"
@@ -375,7 +385,7 @@ class GroupLassoClassifier(_GroupLassoBase):
         group_weights=None,
         l2=0.0,
         keep_fraction=None,
-        refit_l2=1e-3,
+        refit_l2=1e-4,
         fit_intercept=True,
         solver="auto",
         device="auto",
@@ -450,12 +460,18 @@ class GroupLassoClassifier(_GroupLassoBase):
 
 
 class GroupLassoClassifierCV(_GroupLassoBase):
-    """Group-lasso multinomial head with ``alpha`` and ``keep_fraction`` tuned by CV.
+    """Group-lasso head with ``alpha``, ``keep_fraction`` and the refit tuned by CV.
 
     For every fold, the group lasso is solved along a decreasing grid of ``alpha``
-    with warm starts (each solution starts the next), every ``keep_fraction`` is
-    scored at every ``alpha``, and the best mean score picks the pair. The model is
-    then refitted on all the data. Folds run in parallel through joblib.
+    with warm starts (each solution starts the next); at every ``alpha``, every
+    ``keep_fraction`` is refitted with every ridge strength of ``refit_l2s`` (from
+    the strongest down, each refit warm-starting the next) and scored. The best
+    mean score picks the triple, and the model is then refitted on all the data.
+    Folds run in parallel through joblib.
+
+    The refit's ridge matters as much as the fraction kept: with Head2Toe's
+    per-layer unit normalisation the features are small (about ``1/sqrt(width)``
+    each), and a ridge that is right for one task underfits another.
 
     Parameters
     ----------
@@ -466,14 +482,16 @@ class GroupLassoClassifierCV(_GroupLassoBase):
         Ratio of the smallest to the largest alpha of the grid.
     keep_fractions : None or array-like of float in (0, 1], default=None
         Fractions to try with the Head2Toe refit; None means plain group lasso.
+    refit_l2s : array-like of float > 0, default=(1e-3, 1e-4, 1e-5)
+        Ridge strengths tried for the refit (only used with ``keep_fractions``).
     cv : int, cross-validation generator or iterable, default=None
         As in :func:`~sklearn.model_selection.check_cv` (5-fold stratified).
     scoring : str or callable, default=None
         Scorer; None uses accuracy.
     n_jobs : int, default=None
         Folds solved in parallel.
-    groups, group_weights, l2, refit_l2, fit_intercept, solver, device, dtype, tol, \
-max_iter, random_state, verbose
+    groups, group_weights, l2, fit_intercept, solver, device, dtype, tol, max_iter, \
+random_state, verbose
         As in :class:`GroupLassoClassifier`.
 
     Attributes
@@ -482,11 +500,16 @@ max_iter, random_state, verbose
         Selected alpha.
     keep_fraction_ : float or None
         Selected fraction.
+    refit_l2_ : float or None
+        Selected ridge strength of the refit (None without ``keep_fractions``).
     alphas_ : ndarray of shape (n_alphas,)
         The alpha grid, decreasing.
-    scores_ : ndarray of shape (n_folds, n_alphas, n_keep_fractions)
-        Test score of every fold, alpha and fraction.
-    mean_scores_ : ndarray of shape (n_alphas, n_keep_fractions)
+    refit_l2s_ : ndarray of shape (n_refit_l2s,)
+        The refit ridge grid, decreasing (just ``[nan]`` without
+        ``keep_fractions``).
+    scores_ : ndarray of shape (n_folds, n_alphas, n_keep_fractions, n_refit_l2s)
+        Test score of every fold, alpha, fraction and refit ridge.
+    mean_scores_ : ndarray of shape (n_alphas, n_keep_fractions, n_refit_l2s)
         Mean over folds.
     n_nonzero_ : ndarray of shape (n_folds, n_alphas)
         Selected groups at each alpha in each fold (the regularisation path).
@@ -506,7 +529,7 @@ feature_names_in_
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = GroupLassoClassifierCV(alphas=4, cv=3, tol=1e-4).fit(X / 16, y)
     >>> clf.mean_scores_.shape
-    (4, 1)
+    (4, 1, 1)
     """
 
     _parameter_constraints: dict = {
@@ -514,6 +537,7 @@ feature_names_in_
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "eps": [Interval(Real, 0, 1, closed="right")],
         "keep_fractions": ["array-like", None],
+        "refit_l2s": ["array-like"],
         "cv": ["cv_object"],
         "scoring": [
             StrOptions({"accuracy", "neg_log_loss", "balanced_accuracy"}),
@@ -529,13 +553,13 @@ feature_names_in_
         *,
         eps=1e-2,
         keep_fractions=None,
+        refit_l2s=(1e-3, 1e-4, 1e-5),
         cv=None,
         scoring=None,
         n_jobs=None,
         groups=None,
         group_weights=None,
         l2=0.0,
-        refit_l2=1e-3,
         fit_intercept=True,
         solver="auto",
         device="auto",
@@ -548,13 +572,13 @@ feature_names_in_
         self.alphas = alphas
         self.eps = eps
         self.keep_fractions = keep_fractions
+        self.refit_l2s = refit_l2s
         self.cv = cv
         self.scoring = scoring
         self.n_jobs = n_jobs
         self.groups = groups
         self.group_weights = group_weights
         self.l2 = l2
-        self.refit_l2 = refit_l2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.device = device
@@ -566,7 +590,7 @@ feature_names_in_
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Tune ``alpha`` (and ``keep_fraction``) by cross-validation, then refit.
+        """Tune ``alpha``, ``keep_fraction`` and the refit by CV, then refit.
 
         Parameters
         ----------
@@ -588,11 +612,12 @@ feature_names_in_
         self.classes_ = classes
         self.alphas_ = self._alpha_values(X, onehot, c, groups)
         fractions = self._fractions()
+        l2s = self._refit_l2_values(fractions)
         y_codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, y_codes, classifier=True).split(X, y_codes))
         jobs = (
             delayed(self._score_path)(
-                X, onehot, c, groups, solve, train, test, fractions
+                X, onehot, c, groups, solve, train, test, fractions, l2s
             )
             for train, test in folds
         )
@@ -600,16 +625,22 @@ feature_names_in_
         self.scores_ = np.stack([scores for scores, _ in out])
         self.n_nonzero_ = np.stack([nnz for _, nnz in out])
         self.mean_scores_ = self.scores_.mean(0)
-        i, j = np.unravel_index(np.argmax(self.mean_scores_), self.mean_scores_.shape)
+        i, j, k = np.unravel_index(
+            np.argmax(self.mean_scores_), self.mean_scores_.shape
+        )
         self.alpha_ = float(self.alphas_[i])
         self.keep_fraction_ = fractions[j]
+        self.refit_l2s_ = l2s
+        self.refit_l2_ = None if fractions[j] is None else float(l2s[k])
         # refit on all the data along the path down to the chosen alpha (warm starts)
         path = iter_path(
             solve, X, onehot, c, groups, self.alphas_[: i + 1], **self._solver_params()
         )
         _, result = deque(path, maxlen=1)[0]
         self._check_convergence(result, "The group-lasso solver (final refit)")
-        self._set_solution(X, onehot, c, groups, solve, result, self.keep_fraction_)
+        self._set_solution(
+            X, onehot, c, groups, solve, result, self.keep_fraction_, self.refit_l2_
+        )
         return self
 
     def _alpha_values(self, X, onehot, c, groups):
@@ -633,13 +664,25 @@ feature_names_in_
             )
         return fractions
 
-    def _score_path(self, X, onehot, c, groups, solve, train, test, fractions):
-        """Scores of every (alpha, fraction) on one fold, and the path's sparsity."""
+    def _refit_l2_values(self, fractions):
+        if fractions == [None]:
+            return np.array([np.nan])
+        l2s = np.sort(np.asarray(self.refit_l2s, dtype=np.float64).ravel())[::-1]
+        if l2s.size == 0 or not np.all(np.isfinite(l2s)) or np.any(l2s <= 0):
+            raise ValueError(
+                f"refit_l2s must be positive finite values, got {self.refit_l2s}."
+            )
+        return l2s
+
+    def _score_path(self, X, onehot, c, groups, solve, train, test, fractions, l2s):
+        """Scores of every (alpha, fraction, refit ridge) on one fold; sparsity."""
         scorer = check_scoring(self, scoring=self.scoring or "accuracy")
         c_train = c[train] / c[train].sum()
         y_test = self.classes_[onehot[test].argmax(1)]
         sw_test = c[test] * len(c)
-        scores = np.empty((len(self.alphas_), len(fractions)))
+        scores = np.empty((len(self.alphas_), len(fractions), len(l2s)))
+        # Warm starts of the refits: the previous alpha's, then the stronger ridge's.
+        previous = {}
         nnz = np.empty(len(self.alphas_), dtype=int)
         path = iter_path(
             solve,
@@ -655,14 +698,27 @@ feature_names_in_
                 result, f"The group-lasso solver (alpha={alpha:.3g})"
             )
             nnz[i] = np.count_nonzero(np.bincount(groups.ids, (result.coef**2).sum(1)))
+            model = GroupLassoClassifier(alpha, **self._model_params())
+            model.classes_ = self.classes_
+            model.n_features_in_ = X.shape[1]
+            model._set_solution(
+                X[train], onehot[train], c_train, groups, solve, result, None
+            )
             for j, fraction in enumerate(fractions):
-                model = GroupLassoClassifier(alpha, **self._model_params())
-                model.classes_ = self.classes_
-                model.n_features_in_ = X.shape[1]
-                model._set_solution(
-                    X[train], onehot[train], c_train, groups, solve, result, fraction
-                )
-                scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
+                if fraction is None:
+                    scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
+                    continue
+                mask = _top_fraction(model.feature_importances_, fraction)
+                init = None
+                for k, l2 in enumerate(l2s):
+                    init = previous.get((j, k), init)
+                    model._W, model._b = model._refit(
+                        X[train], onehot[train], c_train, solve, mask, l2, init
+                    )
+                    previous[j, k] = init = (model._W, model._b)
+                    scores[i, j, k] = scorer(
+                        model, X[test], y_test, sample_weight=sw_test
+                    )
         return scores, nnz
 
     def _model_params(self):
@@ -670,7 +726,6 @@ feature_names_in_
             "groups",
             "group_weights",
             "l2",
-            "refit_l2",
             "fit_intercept",
             "solver",
             "device",
