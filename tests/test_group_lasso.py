@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import softmax
 from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import SelectFromModel
 from sklearn.linear_model import LogisticRegression
 
@@ -45,7 +46,7 @@ def full_W(clf):
     return clf._W, clf._b
 
 
-@pytest.mark.parametrize("solver", ["fista", "torch"])
+@pytest.mark.parametrize("solver", ["fista", "newton", "torch"])
 @pytest.mark.parametrize("frac", [0.5, 0.1])
 def test_kkt_at_solution(data, solver, frac):
     X, y = data
@@ -68,13 +69,37 @@ def test_zero_at_and_above_alpha_max(data):
     assert np.any(clf.coef_ != 0)
 
 
-def test_backends_agree(data):
+@pytest.mark.parametrize("other", ["newton", "torch"])
+def test_solvers_agree(data, other):
     X, y = data
     alpha = 0.2 * alpha_max(X, y)
     a = GroupLassoClassifier(alpha, solver="fista", tol=1e-10).fit(X, y)
-    b = GroupLassoClassifier(alpha, solver="torch", device="cpu", tol=1e-10).fit(X, y)
+    b = GroupLassoClassifier(alpha, solver=other, device="cpu", tol=1e-10).fit(X, y)
     assert abs(a.objective_ - b.objective_) <= 1e-9 * a.objective_
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("solver", ["fista", "newton"])
+def test_newton_and_fista_agree_with_l2_and_layer_groups(data, solver):
+    X, y = data
+    groups = np.repeat(np.arange(8), 5)
+    alpha = 0.1 * alpha_max(X, y, groups=groups)
+    kw = dict(groups=groups, l2=1e-2, tol=1e-10)
+    ref = GroupLassoClassifier(alpha, solver="torch", device="cpu", **kw).fit(X, y)
+    clf = GroupLassoClassifier(alpha, solver=solver, **kw).fit(X, y)
+    assert clf.converged_
+    assert abs(clf.objective_ - ref.objective_) <= 1e-9 * ref.objective_
+    np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-4)
+
+
+@pytest.mark.parametrize("solver", ["fista", "newton"])
+def test_convergence_warning_on_max_iter(data, solver):
+    X, y = data
+    clf = GroupLassoClassifier(1e-3 * alpha_max(X, y), solver=solver, max_iter=3)
+    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+        clf.fit(X, y)
+    assert not clf.converged_
+    assert clf.dual_gap_ > clf.tol * clf.objective_
 
 
 def test_ridge_limit_equals_sklearn_logistic_regression(data):
@@ -86,9 +111,11 @@ def test_ridge_limit_equals_sklearn_logistic_regression(data):
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
 
 
-def test_warm_start_converges_immediately(data):
+@pytest.mark.parametrize("solver", ["fista", "newton"])
+def test_warm_start_converges_immediately(data, solver):
     X, y = data
-    clf = GroupLassoClassifier(0.1 * alpha_max(X, y), tol=1e-8, warm_start=True)
+    alpha = 0.1 * alpha_max(X, y)
+    clf = GroupLassoClassifier(alpha, solver=solver, tol=1e-8, warm_start=True)
     clf.fit(X, y)
     first = clf.n_iter_
     clf.fit(X, y)

@@ -3,6 +3,7 @@
 import math
 import warnings
 from collections import deque
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,19 +30,22 @@ _DTYPES = {None: [np.float64, np.float32], "float64": np.float64, "float32": np.
 
 def _solver_function(solver, device):
     """The backend function for ``solver`` (``"auto"`` resolved) and its device."""
-    if solver == "fista" and device not in ("auto", "cpu"):
+    if solver in ("fista", "newton") and device not in ("auto", "cpu"):
         raise ValueError(
-            f"solver='fista' runs on the CPU with numpy; got device={device!r}. "
+            f"solver={solver!r} runs on the CPU with numpy; got device={device!r}. "
             "Use solver='torch' (or 'auto') for other devices."
         )
-    if solver == "fista" or (solver == "auto" and device == "cpu"):
+    if solver == "fista":
         return solve_numpy
+    if solver == "newton" or (solver == "auto" and device == "cpu"):
+        return partial(solve_numpy, inner="newton")
     from ._prox_torch import resolve_device, solve_torch
 
     resolved = resolve_device(device)
     if solver == "auto" and resolved.type == "cpu":
-        # On the CPU the numpy backend is faster (benchmarks/bench_solvers.py).
-        return solve_numpy
+        # On the CPU the numpy backend with Newton steps is the fastest
+        # (benchmarks/bench_solvers.py).
+        return partial(solve_numpy, inner="newton")
 
     def solve(*args, **kwargs):
         return solve_torch(*args, device=resolved, **kwargs)
@@ -59,7 +63,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         "keep_fraction": [Interval(Real, 0, 1, closed="right"), None],
         "refit_l2": [Interval(Real, 0, None, closed="neither")],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "torch", "fista"})],
+        "solver": [StrOptions({"auto", "torch", "fista", "newton"})],
         "device": [str, object],
         "dtype": [StrOptions({"float32", "float64"}), None],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -296,10 +300,15 @@ class GroupLassoClassifier(_GroupLassoBase):
         :class:`GroupLassoClassifierCV` tunes it.
     fit_intercept : bool, default=True
         Whether to fit an unpenalised intercept.
-    solver : {"auto", "torch", "fista"}, default="auto"
-        ``"fista"``: the numpy backend (CPU). ``"torch"``: the torch backend on
-        ``device``. ``"auto"``: torch on a GPU, numpy on the CPU. Both backends run the
-        same working-set accelerated proximal gradient and agree to ``tol``.
+    solver : {"auto", "newton", "fista", "torch"}, default="auto"
+        All solvers share the working-set outer loop and the duality-gap
+        certificate, and agree to ``tol``. ``"newton"``: numpy backend (CPU),
+        proximal Newton steps with an explicit Hessian on working sets of at most
+        ~1500 coefficients (rows times classes), accelerated proximal gradient on
+        larger ones. ``"fista"``: numpy backend, accelerated proximal gradient only.
+        ``"torch"``: accelerated proximal gradient in torch on ``device``.
+        ``"auto"``: torch on a GPU, ``"newton"`` on the CPU (the fastest there,
+        ``benchmarks/bench_solvers.py``).
     device : str or torch.device, default="auto"
         Device of the torch backend: ``"auto"`` (CUDA when available), ``"cpu"``,
         ``"cuda"``, ``"cuda:1"``...
@@ -311,7 +320,8 @@ class GroupLassoClassifier(_GroupLassoBase):
         an upper bound: the true relative suboptimality is usually orders of
         magnitude smaller (1e-10 at ``tol=1e-4`` on the solver benchmark).
     max_iter : int, default=10000
-        Iteration budget (full certificate passes plus proximal-gradient steps).
+        Iteration budget (full certificate passes plus proximal-gradient or
+        proximal Newton steps).
     warm_start : bool, default=False
         Start from the previous solution when refitting with the same shapes.
     random_state : int, RandomState instance or None, default=None

@@ -232,6 +232,7 @@ def group_lasso_path(
     fit_intercept=True,
     tol=1e-4,
     max_iter=10_000,
+    solver="auto",
 ):
     r"""Group-lasso multinomial solutions along a warm-started regularisation path.
 
@@ -243,7 +244,7 @@ def group_lasso_path(
         \min_{W, b} \frac{1}{\sum_i s_i} \sum_i s_i \mathrm{CE}(\mathrm{softmax}(x_i W
         + b), y_i) + \alpha \sum_g \omega_g \|W_g\|_F + \frac{\ell_2}{2}\|W\|_F^2
 
-    with the numpy solver.
+    with the numpy backend.
 
     Parameters
     ----------
@@ -271,6 +272,9 @@ def group_lasso_path(
         Relative duality-gap tolerance at each alpha.
     max_iter : int, default=10000
         Iteration budget at each alpha.
+    solver : {"auto", "newton", "fista"}, default="auto"
+        Numpy solver (see :class:`GroupLassoClassifier`); ``"auto"`` is
+        ``"newton"``.
 
     Returns
     -------
@@ -292,6 +296,9 @@ def group_lasso_path(
     alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
     if np.any(alphas < 0):
         raise ValueError("alphas must be non-negative.")
+    if solver not in ("auto", "newton", "fista"):
+        raise ValueError(f"solver must be 'auto', 'newton' or 'fista', got {solver!r}.")
+    inner = "fista" if solver == "fista" else "newton"
     results = [
         r
         for _, r in iter_path(
@@ -305,6 +312,7 @@ def group_lasso_path(
             fit_intercept=fit_intercept,
             tol=tol,
             max_iter=max_iter,
+            inner=inner,
         )
     ]
     return (

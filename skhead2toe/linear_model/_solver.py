@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._newton import newton_fits, prox_newton
 from ._objective import (
     Groups,
     dual_gap,
@@ -225,6 +226,7 @@ def solve(
     max_iter=10_000,
     verbose=0,
     random_state=0,
+    inner="fista",
 ):
     """Minimise the group-lasso multinomial objective with working sets.
 
@@ -258,6 +260,11 @@ def solve(
         Print one line per outer iteration when positive.
     random_state : int, default=0
         Seed of the power iteration estimating the Lipschitz constant.
+    inner : {"fista", "newton"}, default="fista"
+        Solver of the working-set problems: accelerated proximal gradient, or
+        proximal Newton steps (numpy backend only) when the working set is small
+        enough for an explicit Hessian (:func:`._newton.newton_fits`), with
+        accelerated proximal gradient otherwise.
 
     Returns
     -------
@@ -332,23 +339,37 @@ def solve(
             mu = c @ X_ws
             X_ws = X_ws - mu[None, :]
             b = b + mu @ W_ws
-        L_ws = lipschitz_constant(
-            ops, X_ws, c, fit_intercept, l2, random_state=random_state
-        )
-        W_ws, b, _, _, inner_iter, P_dual = _apg(
-            ops,
-            X_ws,
-            stats,
-            sub_groups,
-            alpha,
-            l2,
-            fit_intercept,
-            W_ws,
-            b,
-            L_ws,
-            _INNER_TOL_RATIO * gap,
-            max_iter - n_iter,
-        )
+        if inner == "newton" and newton_fits(len(features), K):
+            W_ws, b, _, _, inner_iter, P_dual = prox_newton(
+                X_ws,
+                stats,
+                sub_groups,
+                alpha,
+                l2,
+                fit_intercept,
+                W_ws,
+                b,
+                _INNER_TOL_RATIO * gap,
+                max_iter - n_iter,
+            )
+        else:
+            L_ws = lipschitz_constant(
+                ops, X_ws, c, fit_intercept, l2, random_state=random_state
+            )
+            W_ws, b, _, _, inner_iter, P_dual = _apg(
+                ops,
+                X_ws,
+                stats,
+                sub_groups,
+                alpha,
+                l2,
+                fit_intercept,
+                W_ws,
+                b,
+                L_ws,
+                _INNER_TOL_RATIO * gap,
+                max_iter - n_iter,
+            )
         if fit_intercept:
             b = b - mu @ W_ws
         n_iter += inner_iter

@@ -1,0 +1,217 @@
+r"""Proximal Newton steps on a small working set (numpy backend).
+
+On the working set the problem has ``m`` feature rows and ``K`` classes. When
+``(m + 1) K`` is small (a few dozen active rows, Head2Toe's regime) the exact Hessian
+of the data term,
+
+.. math::
+
+    H = \sum_i c_i\, (\tilde x_i \tilde x_i^\top) \otimes (\mathrm{diag}(p_i)
+    - p_i p_i^\top) \;+\; \ell_2 I ,
+
+with ``x~_i = (x_i, 1)`` (the last row of the variable is the intercept), is cheaper
+to form than hundreds of gradient steps, and Newton's method is immune to the
+ill-conditioning that near-separable classes give the softmax loss (the condition
+number grows like ``1e4`` at ``0.01 alpha_max``). Each step
+
+1. forms ``H`` and the gradient ``g`` at ``V = (W, b)``;
+2. minimises the model ``<g, D> + D^T H D / 2 + alpha sum_g w_g ||W_g + D_g||`` by
+   accelerated proximal gradient on the explicit quadratic (cheap: no ``exp``, no
+   pass over ``X``), to a relative accuracy of the gradient mapping;
+3. backtracks along ``D`` on the true objective (Armijo on the model decrease, as
+   in Lee, Sun & Saunders, 2014).
+
+The restricted duality gap is checked after every step; the caller's working-set
+loop certifies the full problem, so the result is as certified as FISTA's.
+"""
+
+import math
+
+import numpy as np
+from scipy.linalg.blas import dsyrk
+
+from ._objective import NUMPY_OPS, dual_gap, group_penalty, prox_group_lasso
+
+__all__ = ["newton_fits", "prox_newton"]
+
+_MAX_NEWTON_SIZE = 1500  # largest (m + 1) K with an explicit Hessian
+_ARMIJO = 1e-4  # sufficient-decrease fraction of the model decrease
+_MODEL_RTOL = 1e-2  # model solves stop at this fraction of the first gradient mapping
+_MODEL_MAX_ITER = 2000  # accelerated steps per model solve
+_STALL_STEPS = 5  # Newton steps without a 10% gap improvement before giving up
+
+
+def newton_fits(n_rows, n_classes):
+    """Whether an explicit Hessian of ``n_rows`` rows by ``n_classes`` is cheap."""
+    return (n_rows + 1) * n_classes <= _MAX_NEWTON_SIZE
+
+
+def hessian(Xt, P, c, l2, n_features):
+    """Explicit Hessian of the smooth part in the row-major ``vec(V)`` layout.
+
+    Parameters
+    ----------
+    Xt : ndarray of shape (n, m')
+        Working-set design, with a column of ones last when there is an intercept.
+    P : ndarray of shape (n, K)
+        Softmax probabilities.
+    c : ndarray of shape (n,)
+        Sample weights summing to one.
+    l2 : float
+        Ridge strength (applied to the first ``n_features`` rows only).
+    n_features : int
+        Number of penalised rows (the intercept row, if any, is not).
+
+    Returns
+    -------
+    H : ndarray of shape (m' K, m' K)
+    """
+    n, mp = Xt.shape
+    K = P.shape[1]
+    A = Xt * np.sqrt(c)[:, None]
+    U = (A[:, :, None] * P[:, None, :]).reshape(n, mp * K)
+    # - sum_i c_i (x_i x_i^T) (x) p_i p_i^T, lower triangle from syrk, then symmetrised
+    H = dsyrk(-1.0, U, trans=1, lower=1)
+    H = H + np.tril(H, -1).T
+    H4 = H.reshape(mp, K, mp, K)
+    for k in range(K):
+        H4[:, k, :, k] += (A * P[:, k : k + 1]).T @ A
+    if l2:
+        idx = np.arange(n_features * K)
+        H[idx, idx] += l2
+    return H
+
+
+def _power_lipschitz(H, n_iter=20):
+    """Upper estimate of ``lambda_max(H)`` (power iteration, then a 5% margin)."""
+    v = np.ones(H.shape[0]) + np.linspace(0.0, 1.0, H.shape[0])
+    lam = 0.0
+    for _ in range(n_iter):
+        v /= max(np.linalg.norm(v), 1e-300)
+        w = H @ v
+        lam_new = float(v @ w)
+        v = w
+        if abs(lam_new - lam) <= 1e-3 * abs(lam_new):
+            lam = lam_new
+            break
+        lam = lam_new
+    return 1.05 * max(lam, 1e-300)
+
+
+def _solve_model(H, g, V0, groups, alpha, n_features):
+    """Minimise the Newton model by FISTA on the explicit quadratic.
+
+    Variable ``V`` of shape (m', K); the model is
+    ``<g, V - V0> + (V - V0)^T H (V - V0) / 2 + alpha sum_g w_g ||V_g||`` with the
+    penalty on the first ``n_features`` rows only. Backtracking is exact for a
+    quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``.
+    """
+    shape = V0.shape
+    L = _power_lipschitz(H)
+
+    def prox(U, step):
+        out = U.copy()
+        out[:n_features] = prox_group_lasso(
+            NUMPY_OPS, U[:n_features], groups, alpha * step
+        )
+        return out
+
+    V, HD = V0, np.zeros(shape)  # HD = H (V - V0)
+    Y, HDy = V, HD
+    t = 1.0
+    gm0 = None
+    for _ in range(_MODEL_MAX_ITER):
+        grad = g + HDy
+        while True:
+            Vn = prox(Y - grad / L, 1.0 / L)
+            HDn = (H @ (Vn - V0).ravel()).reshape(shape)
+            step = Vn - Y
+            sq = float(np.vdot(step, step))
+            if float(np.vdot(step, HDn - HDy)) <= L * sq * (1 + 1e-12) or sq == 0:
+                break
+            L *= 2.0
+        gm = L * math.sqrt(sq)  # norm of the gradient mapping at Y
+        if gm0 is None:
+            gm0 = gm
+        if gm <= _MODEL_RTOL * gm0:
+            return Vn
+        if float(np.vdot(Y - Vn, Vn - V)) > 0:  # adaptive restart
+            t = 1.0
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        beta = (t - 1.0) / t_next
+        t = t_next
+        Y = Vn + beta * (Vn - V)
+        HDy = HDn + beta * (HDn - HD)
+        V, HD = Vn, HDn
+    return V
+
+
+def _objective(Z, W, stats, groups, alpha, l2):
+    """Objective and softmax probabilities from the logits ``Z`` (fused softmax)."""
+    zmax = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - zmax)
+    s = E.sum(axis=1)
+    loss = float(stats.c @ (np.log(s) + zmax[:, 0])) - float(np.vdot(stats.Yc, Z))
+    P = E / s[:, None]
+    return loss + group_penalty(NUMPY_OPS, W, groups, alpha, l2), P
+
+
+def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter):
+    """Proximal Newton on a (restricted) problem; same contract as ``_apg``.
+
+    Returns ``(W, b, primal, gap, n_iter, None)``; stops once the duality gap of this
+    problem is at most ``tol`` (absolute), after ``max_iter`` Newton steps, or when
+    the gap stalls at the rounding floor.
+    """
+    n, m = X.shape
+    c = stats.c
+    Xt = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+    mf = m  # penalised rows of V
+    Z = X @ W + b
+    F, P = _objective(Z, W, stats, groups, alpha, l2)
+    best = (math.inf, W, b, F)
+    gap, n_iter, stalled = math.inf, 0, 0
+    while True:
+        gap, _ = dual_gap(NUMPY_OPS, X, F, P, stats, groups, alpha, l2, fit_intercept)
+        if gap < best[0]:
+            stalled = 0 if gap < 0.9 * best[0] else stalled + 1
+            best = (gap, W, b, F)
+        else:
+            stalled += 1
+        if gap <= tol or stalled >= _STALL_STEPS or n_iter >= max_iter:
+            break
+        n_iter += 1
+        R = c[:, None] * P - stats.Yc
+        g = Xt.T @ R
+        if l2:
+            g[:mf] += l2 * W
+        V0 = np.vstack([W, b[None, :]]) if fit_intercept else W
+        H = hessian(Xt, P, c, l2, mf)
+        Vn = _solve_model(H, g, V0, groups, alpha, mf)
+        D = Vn - V0
+        pen0 = group_penalty(NUMPY_OPS, W, groups, alpha, 0.0)
+        decrease = (
+            float(np.vdot(g, D))
+            + group_penalty(NUMPY_OPS, Vn[:mf], groups, alpha, 0.0)
+            - pen0
+        )
+        # slack for rounding: near the optimum the model decrease falls below the
+        # resolution of F, yet full steps still improve the gradient (the gap)
+        slack = 1e-13 * abs(F)
+        dZ = Xt @ D
+        step = 1.0
+        for _ in range(40):
+            Vt = V0 + step * D
+            Wt = Vt[:mf]
+            Ft, Pt = _objective(Z + step * dZ, Wt, stats, groups, alpha, l2)
+            if Ft <= F + _ARMIJO * step * min(decrease, 0.0) + slack:
+                break
+            step *= 0.5
+        else:
+            stalled = _STALL_STEPS
+            continue
+        W = Wt
+        b = Vt[mf] if fit_intercept else b
+        Z, F, P = Z + step * dZ, Ft, Pt
+    gap, W, b, F = best if best[0] <= gap else (gap, W, b, F)
+    return W, b, F, gap, n_iter, None
