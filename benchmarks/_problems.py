@@ -171,6 +171,43 @@ def load_features(path, name=None):
     return Problem(f"{name}_n{X.shape[0]}_d{X.shape[1]}_K{K}", X, y, groups, info)
 
 
+def load_digits_features(cache, n_samples=1000, backbone="efficientnet_lite0"):
+    """Real Head2Toe features: the embedded backbone on scikit-learn's digits.
+
+    The first ``n_samples`` 8x8 digit images go through
+    :class:`skhead2toe.MultiLayerFeaturizer` (every layer tapped, pooled, each layer
+    normalised to unit norm, 224-pixel inputs). The featurizer caches the features
+    per image in ``cache``, so the backbone runs once per machine.
+
+    Parameters
+    ----------
+    cache : str
+        Directory of the featurizer's cache.
+    n_samples : int, default=1000
+        Number of images (the first ones).
+    backbone : str, default="efficientnet_lite0"
+        Backbone of the featurizer.
+
+    Returns
+    -------
+    problem : Problem
+        ``groups`` holds the layer of every feature (``feature_groups_``).
+    """
+    from skhead2toe import MultiLayerFeaturizer
+    from skhead2toe.datasets import load_digits_images
+
+    images, target = load_digits_images()
+    images, target = images[:n_samples], target[:n_samples]
+    featurizer = MultiLayerFeaturizer(backbone, cache=cache, progress=False)
+    X = np.ascontiguousarray(featurizer.fit_transform(images), dtype=np.float32)
+    _, y = np.unique(target, return_inverse=True)
+    groups = np.asarray(featurizer.feature_groups_).astype(int)
+    K = int(y.max()) + 1
+    info = dict(kind="digits-features", backbone=backbone, n=X.shape[0], d=X.shape[1])
+    name = f"digits_{backbone}_n{X.shape[0]}_d{X.shape[1]}_K{K}"
+    return Problem(name, X, y, groups, info)
+
+
 def benchmark_problems(sizes, n_classes_list, n=1000, random_state=0):
     """Yield the synthetic problems for every ``d`` in ``sizes`` and ``K``."""
     for d in sizes:

@@ -4,7 +4,7 @@ For every problem (Head2Toe-shaped synthetic features, or real features from an
 ``.npz`` file) and every ``alpha = frac * alpha_max``:
 
 1. a high-precision reference optimum ``F*``: the best objective among
-   skhead2toe's ``solver="fista"`` in float64 at ``tol=1e-10`` and glmnet's
+   skhead2toe's ``solver="newton"`` in float64 at ``tol=1e-10`` and glmnet's
    warm-started path at ``thresh=1e-12``; their relative disagreement is
    reported (the cross-check);
 2. for every solver, the wall-clock time of the cheapest run (loosest
@@ -26,6 +26,7 @@ Examples
     python benchmarks/bench_solvers.py --quick
     python benchmarks/bench_solvers.py --sizes 5000 20000 --classes 10
     python benchmarks/bench_solvers.py --features feats.npz --out results/real.csv
+    python benchmarks/bench_solvers.py --digits --threads 1
 """
 
 import argparse
@@ -51,9 +52,15 @@ from _peers import (  # noqa: E402
     run_group_lasso_capped,
     run_sklearn_lr,
 )
-from _problems import benchmark_problems, load_features  # noqa: E402
+from _problems import (  # noqa: E402
+    benchmark_problems,
+    load_digits_features,
+    load_features,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.path.join(HERE, ".cache", "featurizer")
+CPU_SOLVERS = ["fista", "newton"]  # skhead2toe's numpy solvers, timed on every problem
 TOL_LADDER = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
 GLMNET_LADDER = [1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12]
 LR_LADDER = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
@@ -192,12 +199,12 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                     y,
                     alpha,
                     args.ref_tol,
-                    "fista",
+                    "newton",
                     "cpu",
                     "float64",
                     max_iter=args.ref_max_iter,
                 )
-                cands[f"skhead2toe fista f64 tol={args.ref_tol:g}"] = (
+                cands[f"skhead2toe newton f64 tol={args.ref_tol:g}"] = (
                     primal_objective(X, y, W, b, alpha),
                     s,
                     W,
@@ -236,7 +243,7 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
 
             # ---- ours
             if ours_ok:
-                for solver, device in [("fista", "cpu")] + [
+                for solver, device in [(s, "cpu") for s in CPU_SOLVERS] + [
                     ("torch", dev) for dev in devices
                 ]:
                     name = f"ours-{solver}-{device}"
@@ -366,7 +373,7 @@ def _bench_lr(X, y, rec, base, args):
             y,
             0.0,
             args.ref_tol,
-            "fista",
+            "auto",
             "cpu",
             "float64",
             l2=l2,
@@ -410,11 +417,14 @@ def _bench_path(X, y, am, rec, base, args, summary):
     row = dict(base, alpha_frac=frac, alpha=alpha)
     print(f"-- 20-alpha path down to {frac:g} alpha_max vs one fit", flush=True)
     tol = 1e-6
-    W, b, s_single, m = fit_ours(X, y, alpha, tol, "fista", "cpu", args.dtype)
+    # the path and the single fit: the same solver ("auto": Newton on the CPU), tol
+    W, b, s_single, m = fit_ours(X, y, alpha, tol, "auto", "cpu", args.dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        out = group_lasso_path(X, y, alphas=alphas, tol=tol, max_iter=100_000)
+        out = group_lasso_path(
+            X, y, alphas=alphas, tol=tol, max_iter=100_000, solver="auto"
+        )
         s_path = time.perf_counter() - t0
     coefs, intercepts = out[1], out[2]
     Wp = np.asarray(coefs[-1], dtype=np.float64).T
@@ -445,7 +455,8 @@ def _bench_path(X, y, am, rec, base, args, summary):
 def print_summary(summaries, target):
     print(f"\n=== Time to relative suboptimality <= {target:g} (seconds)")
     head = (
-        f"{'problem':<26}{'a/amax':>7}{'fista':>9}{'torch':>9}{'glm-1':>9}"
+        f"{'problem':<26}{'a/amax':>7}{'newton':>9}{'fista':>9}{'torch':>9}"
+        f"{'glm-1':>9}"
         f"{'glm-path':>9}{'glm/ours':>9}{'grplasso':>18}{'gl/ours':>9}"
         f"{'LR':>8}{'path/1':>7}"
     )
@@ -475,7 +486,8 @@ def print_summary(summaries, target):
         torch_cpu = e.get("ours-torch-cpu")
         pr = e.get("path-ratio")
         print(
-            f"{e['problem']:<26}{e['frac']:>7g}{fmt(e.get('ours-fista-cpu')):>9}"
+            f"{e['problem']:<26}{e['frac']:>7g}{fmt(e.get('ours-newton-cpu')):>9}"
+            f"{fmt(e.get('ours-fista-cpu')):>9}"
             f"{fmt(torch_cpu):>9}{fmt(e.get('glmnet-single')):>9}"
             f"{fmt(e.get('glmnet-path')):>9}{glm_ratio:>9}{gl_txt:>18}"
             f"{gl_ratio:>9}{fmt(e.get('sklearn-LR')):>8}"
@@ -500,6 +512,12 @@ def main(argv=None):
         help="alpha as fractions of alpha_max",
     )
     p.add_argument("--features", help=".npz file with X, y (and groups)")
+    p.add_argument(
+        "--digits",
+        action="store_true",
+        help="real features: MultiLayerFeaturizer on the first 1000 digit images "
+        "(cached in benchmarks/.cache)",
+    )
     p.add_argument(
         "--target", type=float, default=1e-6, help="relative suboptimality target"
     )
@@ -561,6 +579,8 @@ def main(argv=None):
         tag = "quick" if args.quick else "full"
         if args.features:
             tag = os.path.splitext(os.path.basename(args.features))[0]
+        elif args.digits:
+            tag = "digits"
         args.out = os.path.join(HERE, "results", f"bench_solvers_{tag}.csv")
 
     limiter = None
@@ -591,6 +611,8 @@ def main(argv=None):
 
     if args.features:
         problems = [load_features(args.features)]
+    elif args.digits:
+        problems = [load_digits_features(CACHE)]
     else:
         problems = benchmark_problems(args.sizes, args.classes, random_state=args.seed)
     rec = Recorder(args.out)
