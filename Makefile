@@ -20,8 +20,8 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check skhead2toe tests benchmarks
-	$(BIN)/ruff format --check skhead2toe tests benchmarks
+	$(BIN)/ruff check skhead2toe tests benchmarks examples
+	$(BIN)/ruff format --check skhead2toe tests benchmarks examples
 
 bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
