@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: venv
 lint: venv
 	$(BIN)/ruff check skhead2toe tests benchmarks examples
 	$(BIN)/ruff format --check skhead2toe tests benchmarks examples
+
+docs: venv
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/sphinx-build -W -b html docs docs/_build/html
 
 bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
