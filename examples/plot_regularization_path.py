@@ -76,6 +76,7 @@ print(
 # accuracy rises quickly and then levels off. The vertical line marks the chosen
 # ``alpha``.
 display = RegularizationPathDisplay.from_estimator(clf)
+display.figure_.tight_layout()
 plt.show()
 
 # %%
@@ -92,7 +93,8 @@ for name, n_sel, share in zip(
     if n_sel:
         print(f"{name:<12s} {n_sel:3d} features, {share:5.1%} of the weight norm")
 
-LayerImportanceDisplay.from_estimator(
+importance_display = LayerImportanceDisplay.from_estimator(
     clf, feat.feature_groups_, layer_names=feat.layer_names_
 )
+importance_display.figure_.tight_layout()
 plt.show()

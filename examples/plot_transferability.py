@@ -85,6 +85,7 @@ display = TransferabilityCurveDisplay.from_probes(
     probes, control=probes_random, chance_level=0.1
 )
 display.ax_.set_title("Digits (64 px): per-layer linear probes")
+display.figure_.tight_layout()
 plt.show()
 
 # %%
