@@ -69,8 +69,9 @@ print(
 # %%
 # Even at ``alpha_max``, where no row is non-zero, the refit scores well above
 # chance: when fewer than ``keep_fraction * n_features`` rows are non-zero, the
-# top fraction is filled up with tied zero-importance features (the first
-# columns, here from the early layers).
+# top fraction is filled up with the zero rows whose gradient is largest, the
+# features closest to entering the model (at ``alpha_max`` this ranks features
+# by their marginal correlation with the class residuals).
 #
 # The number of non-zero rows (right axis) grows as ``alpha`` falls; the CV
 # accuracy rises quickly and then levels off. The vertical line marks the chosen

@@ -186,6 +186,29 @@ def test_keep_fraction_refit_and_select_from_model(data):
     assert sfm.transform(X).shape == (len(y), 4)
 
 
+def test_keep_fraction_beyond_the_support_takes_the_largest_gradients():
+    # At a large alpha only a few rows are non-zero; the rest of the kept
+    # fraction must be the zero rows closest to entering (largest gradient row),
+    # here informative columns placed last, not the first (noise) columns.
+    rng = np.random.default_rng(0)
+    n, d = 300, 40
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, d))
+    X[:, -6:] += 0.6 * (y[:, None] == np.arange(6)[None, :] % 3)
+    amax = alpha_max(X, y)
+    clf = GroupLassoClassifier(0.9 * amax, keep_fraction=0.2, tol=1e-10).fit(X, y)
+    nonzero = np.flatnonzero(clf.feature_importances_)
+    assert 0 < len(nonzero) < 8
+    W, b = clf._solution
+    onehot = np.eye(3)[y]
+    grad = X.T @ (softmax(X @ W + b, axis=1) - onehot) / n
+    zero = np.setdiff1d(np.arange(d), nonzero)
+    rest = zero[np.argsort(-np.linalg.norm(grad[zero], axis=1))[: 8 - len(nonzero)]]
+    assert set(np.flatnonzero(clf.selected_features_)) == set(nonzero) | set(rest)
+    informative = set(range(d - 6, d))
+    assert len(informative & set(np.flatnonzero(clf.selected_features_))) >= 4
+
+
 def test_layerwise_groups_select_whole_groups(data):
     X, y = data
     groups = np.repeat(np.arange(8), 5)

@@ -126,11 +126,26 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         if keep_fraction is None:
             self.selected_features_ = self.feature_importances_ > 0
         else:
-            self.selected_features_ = _top_fraction(
-                self.feature_importances_, keep_fraction
-            )
+            self.selected_features_ = self._keep_mask(X, onehot, c, keep_fraction)
             W, b = self._refit(X, onehot, c, solve, self.selected_features_, refit_l2)
         self._W, self._b = W, b
+
+    def _keep_mask(self, X, onehot, c, fraction):
+        """The ``ceil(fraction * d)`` features kept by the Head2Toe recipe.
+
+        Features rank by ``feature_importances_``. When fewer rows than that are
+        non-zero, the zero rows rank by the norm of their row of the data term's
+        gradient at the solution (at most ``alpha * w_g`` by optimality): the
+        features closest to entering the model come first, not the first columns.
+        """
+        W, b = self._solution
+        k = max(1, math.ceil(fraction * W.shape[0]))
+        tiebreak = None
+        if np.count_nonzero(self.feature_importances_) < k:
+            Xf = np.asarray(X, dtype=np.float64)
+            residual = c[:, None] * (softmax(Xf @ W + b, axis=1) - onehot)
+            tiebreak = np.linalg.norm(Xf.T @ residual, axis=1)
+        return _top_fraction(self.feature_importances_, fraction, tiebreak)
 
     def _refit(self, X, onehot, c, solve, mask, l2=None, init=None):
         """Head2Toe's refit: an L2 multinomial head on the selected features.
@@ -247,10 +262,16 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _top_fraction(scores, fraction):
-    """Boolean mask of the ``ceil(fraction * d)`` largest scores (ties: lower index)."""
+def _top_fraction(scores, fraction, tiebreak=None):
+    """Boolean mask of the ``ceil(fraction * d)`` largest scores.
+
+    Ties break by the larger ``tiebreak``, then by the lower index.
+    """
     k = max(1, math.ceil(fraction * scores.shape[0]))
-    order = np.argsort(-scores, kind="stable")[:k]
+    if tiebreak is None:
+        order = np.argsort(-scores, kind="stable")[:k]
+    else:
+        order = np.lexsort((-tiebreak, -scores))[:k]
     mask = np.zeros(scores.shape[0], dtype=bool)
     mask[order] = True
     return mask
@@ -293,7 +314,9 @@ class GroupLassoClassifier(_GroupLassoBase):
         Ridge strength added to the group lasso.
     keep_fraction : float in (0, 1], default=None
         If set, keep the ``ceil(keep_fraction * n_features)`` features of largest
-        importance and refit an L2 head (strength ``refit_l2``) on them.
+        importance and refit an L2 head (strength ``refit_l2``) on them. If fewer
+        rows are non-zero, the rest are the zero rows whose gradient is largest
+        (the features closest to entering the model).
     refit_l2 : float, default=1e-4
         Ridge strength of the refit (used only with ``keep_fraction``). Features
         normalised per layer are small, so the refit needs a weak ridge;
@@ -718,7 +741,7 @@ feature_names_in_
                 if fraction is None:
                     scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
                     continue
-                mask = _top_fraction(model.feature_importances_, fraction)
+                mask = model._keep_mask(X[train], onehot[train], c_train, fraction)
                 init = None
                 for k, l2 in enumerate(l2s):
                     init = previous.get((j, k), init)
