@@ -339,8 +339,10 @@ def solve(
             mu = c @ X_ws
             X_ws = X_ws - mu[None, :]
             b = b + mu @ W_ws
+        target = _INNER_TOL_RATIO * gap
+        inner_gap, inner_iter = math.inf, 0
         if inner == "newton" and newton_fits(len(features), K):
-            W_ws, b, _, _, inner_iter, P_dual = prox_newton(
+            W_ws, b, _, inner_gap, inner_iter, P_dual = prox_newton(
                 X_ws,
                 stats,
                 sub_groups,
@@ -349,14 +351,17 @@ def solve(
                 fit_intercept,
                 W_ws,
                 b,
-                _INNER_TOL_RATIO * gap,
+                target,
                 max_iter - n_iter,
             )
-        else:
+        if inner_gap > target:
+            # FISTA, or its fallback when the Newton steps stalled short of the
+            # target (nearly separable data with a tiny ridge: the model's Hessian
+            # is almost singular far from the optimum), from where they stopped.
             L_ws = lipschitz_constant(
                 ops, X_ws, c, fit_intercept, l2, random_state=random_state
             )
-            W_ws, b, _, _, inner_iter, P_dual = _apg(
+            W_ws, b, _, _, apg_iter, P_dual = _apg(
                 ops,
                 X_ws,
                 stats,
@@ -367,9 +372,10 @@ def solve(
                 W_ws,
                 b,
                 L_ws,
-                _INNER_TOL_RATIO * gap,
-                max_iter - n_iter,
+                target,
+                max(1, max_iter - n_iter - inner_iter),
             )
+            inner_iter += apg_iter
         if fit_intercept:
             b = b - mu @ W_ws
         n_iter += inner_iter
