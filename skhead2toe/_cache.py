@@ -27,6 +27,31 @@ MAGIC = b"SKH2T\x00\x01\n"
 _HEADER = len(MAGIC) + 16
 
 
+def atomic_write(path, write, *, suffix=""):
+    """Call ``write(binary_file)`` on a temporary file, then move it to ``path``.
+
+    A failure (or an interrupted run) leaves ``path`` as it was and no temporary
+    file behind.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Destination; its folder must exist.
+    write : callable
+        Writes the content to the open binary file it is given.
+    suffix : str, default=""
+        Suffix of the temporary file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def params_key(params):
     """Stable hex key of a JSON-serialisable parameter dict.
 
@@ -137,11 +162,5 @@ class FeatureCache:
         payload = np.ascontiguousarray(row, dtype="<f4").tobytes()
         path = self._path(image_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".f32")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + self._digest(image_hash, payload) + payload)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        record = MAGIC + self._digest(image_hash, payload) + payload
+        atomic_write(path, lambda f: f.write(record), suffix=".f32")

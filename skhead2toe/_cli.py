@@ -6,9 +6,7 @@ everything else; nothing half-written is left behind.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 __all__ = ["main"]
@@ -170,20 +168,10 @@ def _check_output(path, suffix):
     return path
 
 
-def _atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file, then move it to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _extract(args):
     import numpy as np
+
+    from skhead2toe._cache import atomic_write
 
     out = _check_output(args.output, ".npz")
     paths, labels = _images(args.inputs)
@@ -199,7 +187,7 @@ def _extract(args):
     }
     if labels is not None:
         arrays["y"] = labels
-    _atomic_write(out, lambda f: np.savez(f, **arrays))
+    atomic_write(out, lambda f: np.savez(f, **arrays))
     print(
         f"wrote {out}: {X.shape[0]} images x {X.shape[1]} features from "
         f"{len(feat.layer_names_)} layers"
@@ -230,6 +218,7 @@ def _fit(args):
     from sklearn.pipeline import Pipeline
 
     from skhead2toe import GroupLassoClassifierCV
+    from skhead2toe._cache import atomic_write
 
     out = _check_output(args.output, ".joblib")
     source = Path(args.input)
@@ -260,7 +249,7 @@ def _fit(args):
         verbose=0,
     ).fit(X, y)
     model = head if feat is None else Pipeline([("features", feat), ("head", head)])
-    _atomic_write(out, lambda f: joblib.dump(model, f))
+    atomic_write(out, lambda f: joblib.dump(model, f))
     print(
         f"cross-validated accuracy {head.mean_scores_.max():.4f} ({head.cv}-fold) "
         f"at alpha = {head.alpha_:.3g} ({head.alpha_ / head.alphas_[0]:.3g} "

@@ -17,12 +17,13 @@ transferability (Yosinski et al., NeurIPS 2014) plots.
 import json
 import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from skhead2toe._cache import atomic_write
 
 __all__ = ["DATASETS", "run_demo"]
 
@@ -82,16 +83,15 @@ def load_task(dataset, n_train, n_test, random_state):
             raise ValueError(
                 f"--n-train={n_train} leaves no test images: digits has {len(y)}"
             )
-        return _split(
-            train_test_split(
-                X,
-                y,
-                train_size=n_train,
-                test_size=n_test,
-                stratify=y,
-                random_state=random_state,
-            )
+        X_train, X_test, y_train, y_test = train_test_split(
+            X,
+            y,
+            train_size=n_train,
+            test_size=n_test,
+            stratify=y,
+            random_state=random_state,
         )
+        return X_train, X_test, y_train, y_test
     if dataset == "fashion-mnist":
         X_train, y_train = load_fashion_mnist(
             subset="train", n_samples=n_train, random_state=random_state
@@ -101,11 +101,6 @@ def load_task(dataset, n_train, n_test, random_state):
         )
         return X_train, X_test, y_train, y_test
     raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-
-
-def _split(parts):
-    X_train, X_test, y_train, y_test = parts
-    return X_train, X_test, y_train, y_test
 
 
 def _probe(cv, n_jobs):
@@ -272,7 +267,8 @@ def run_demo(
         )
         results["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     results["files"]["results"] = os.fspath(out / "results.json")
-    _write_json(out / "results.json", results)
+    text = json.dumps(results, indent=2).encode()
+    atomic_write(out / "results.json", lambda f: f.write(text))
     print(format_table(results))
     return results
 
@@ -323,28 +319,14 @@ def _plots(
 
 
 def _save(fig, path):
-    """Save atomically: a failed write leaves no half-written PNG behind."""
+    """Save as PNG atomically: a failed write leaves no half-written file."""
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return os.fspath(path)
-
-
-def _write_json(path, data):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _require_matplotlib():
