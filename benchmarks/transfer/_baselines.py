@@ -194,6 +194,13 @@ class FinetuneRecipe:
     variants. The learning rate is chosen from ``lrs`` by accuracy on a
     stratified ``val_fraction`` of the training set, then the model is trained
     again from the pretrained weights on the whole training set.
+
+    With ``precise_bn`` the batch-norm running statistics are re-estimated at
+    the end of training by one pass over the (unaugmented) training images
+    ("precise BN"): with a few hundred steps of small batches the running
+    averages lag the quickly changing weights, and the model in eval mode was
+    much worse than in training mode (on 64 digit images at 32 px: loss 3.2 in
+    eval mode against 1.0 with batch statistics).
     """
 
     lrs: tuple = (0.01, 0.03, 0.1)
@@ -206,6 +213,7 @@ class FinetuneRecipe:
     max_shift: int = 8
     val_fraction: float = 0.2
     eval_batch_size: int = 100
+    precise_bn: bool = True
 
 
 def build_classifier(backbone, n_classes, *, pretrained=True, image_size=None, seed=0):
@@ -309,8 +317,42 @@ def train_epochs(model, X, y, data_config, *, lr, recipe, seed=0):
             total_loss += loss.item() * len(idx)
             seen += len(idx)
         losses.append(total_loss / seen)
+    if recipe.precise_bn:
+        recompute_bn_stats(model, X, data_config, recipe.eval_batch_size)
     model.eval()
     return losses
+
+
+def recompute_bn_stats(model, X, data_config, batch_size=100):
+    """Re-estimate batch-norm running statistics on images ``X`` (precise BN).
+
+    Running mean and variance are reset and replaced by their averages over
+    batches of ``X`` (``momentum=None``: cumulative averages), computed in
+    training mode without gradients. The weights are not changed.
+    """
+    import torch
+
+    bns = [
+        m
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                chunk = X[start : start + batch_size]
+                if len(chunk) >= 2:
+                    model(_model_input(chunk, data_config))
+    finally:
+        for m, mom in zip(bns, saved, strict=True):
+            m.momentum = mom
 
 
 def predict(model, X, data_config, batch_size=100):
