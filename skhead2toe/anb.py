@@ -41,6 +41,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
+    "RESULT_COLUMNS",
     "TRANSFER_VARIANTS",
     "TransferCurvesDisplay",
     "layer_features",

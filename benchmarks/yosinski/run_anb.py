@@ -40,6 +40,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 LAYERS = ["conv1", "conv2", "conv3", "fc4"]
+CODE = [str(HERE.parents[1] / p) for p in ("skhead2toe", "benchmarks/yosinski")]
 
 
 def parse_args(argv=None):
@@ -60,8 +61,10 @@ def git_commit():
         ).stdout.strip()
 
     commit = git("rev-parse", "HEAD") or None
-    dirty = bool(git("status", "--porcelain", "--", "../../skhead2toe/anb.py", "."))
-    return commit, dirty
+    # Uncommitted changes to the code that produced the results (the outputs
+    # written next to this script are not code).
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
+    return commit, bool(changed)
 
 
 def machine(threads):
@@ -151,6 +154,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     X_test, y_test = load_fashion_mnist(args.data_dir, subset="test")
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    commit, dirty = git_commit()
     results, seconds = [], {}
     start = time.perf_counter()
     for seed in args.seeds:
@@ -174,7 +178,6 @@ def main(argv=None):
     write_csv(args.out_dir / "results.csv", results)
     write_csv(args.out_dir / "summary.csv", summary)
     plot(results, summary, args.out_dir / "anb_fashion_mnist.png")
-    commit, dirty = git_commit()
     metadata = {
         "command": "OMP_NUM_THREADS=1 python benchmarks/yosinski/run_anb.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
