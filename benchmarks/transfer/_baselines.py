@@ -204,7 +204,7 @@ class FinetuneRecipe:
     """
 
     lrs: tuple = (0.01, 0.03, 0.1)
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 32
     momentum: float = 0.9
     weight_decay: float = 1e-5
@@ -547,6 +547,15 @@ def _row(method, accuracy, n_features, method_timer, extraction=None, **extra):
     }
 
 
+def _append(log, task, rows, row):
+    rows.append(row)
+    log(
+        f"{task}: {row['method']}: accuracy {row['test_accuracy']:.4f}, "
+        f"{row['method_cpu_s']:.1f} s CPU (+ {row['extraction_cpu_s']:.1f} s "
+        "extraction)"
+    )
+
+
 def run_task(task, cfg, *, methods=METHODS, log=print):
     """Every method of :data:`METHODS` on one task; returns the task's results."""
     from sklearn.base import clone
@@ -578,7 +587,10 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
 
     with Timer() as t:
         linear = _l2_probe(cfg).fit(Z_train[:, last], y_train_i)
-    rows.append(
+    _append(
+        log,
+        task,
+        rows,
         _row(
             LINEAR,
             linear.score(Z_test[:, last], y_test_i),
@@ -586,7 +598,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
             t,
             extraction,
             C=linear.best_params_["C"],
-        )
+        ),
     )
     details["linear_C"] = linear.best_params_["C"]
 
@@ -601,20 +613,26 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 parts_test.append(control.transform(X_test))
             C_train, C_test = np.hstack(parts_train), np.hstack(parts_test)
             ctrl = _l2_probe(cfg).fit(C_train, y_train_i)
-        rows.append(
+        _append(
+            log,
+            task,
+            rows,
             _row(
                 CONTROL,
                 ctrl.score(C_test, y_test_i),
                 C_train.shape[1],
                 t,
                 C=ctrl.best_params_["C"],
-            )
+            ),
         )
 
     if ALL_L2 in methods:
         with Timer() as t:
             every = _l2_probe(cfg).fit(Z_train, y_train_i)
-        rows.append(
+        _append(
+            log,
+            task,
+            rows,
             _row(
                 ALL_L2,
                 every.score(Z_test, y_test_i),
@@ -622,7 +640,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 t,
                 extraction,
                 C=every.best_params_["C"],
-            )
+            ),
         )
 
     if ALL_L1 in methods:
@@ -630,7 +648,10 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
             l1 = _l1_probe(cfg)
             warned = _quiet_fit(l1, Z_train, y_train_i)
         used = _l1_used(l1)
-        rows.append(
+        _append(
+            log,
+            task,
+            rows,
             _row(
                 ALL_L1,
                 l1.score(Z_test, y_test_i),
@@ -639,7 +660,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 extraction,
                 C=l1.best_params_["estimator__C"],
                 convergence_warnings=warned,
-            )
+            ),
         )
 
     for name, grp in ((HEAD2TOE, None), (HEAD2TOE_LAYERS, groups)):
@@ -649,7 +670,10 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
             head = _head2toe(cfg, grp)
             warned = _quiet_fit(head, Z_train, y_train_i)
         sel = head.selected_features_
-        rows.append(
+        _append(
+            log,
+            task,
+            rows,
             _row(
                 name,
                 head.score(Z_test, y_test_i),
@@ -661,7 +685,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 refit_l2=head.refit_l2_,
                 n_layers_used=int(len(np.unique(groups[sel]))),
                 convergence_warnings=warned,
-            )
+            ),
         )
 
     if FINETUNE in methods:
@@ -677,7 +701,10 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 log=lambda m: log(f"{task}: {m}"),
             )
             pred = predict(ft.model, X_test, ft.data_config, cfg.recipe.eval_batch_size)
-        rows.append(
+        _append(
+            log,
+            task,
+            rows,
             _row(
                 FINETUNE,
                 np.mean(pred == y_test_i),
@@ -688,7 +715,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 final_training_cpu_s=round(ft.final_cpu_s, 2),
                 val_accuracy={str(k): v for k, v in ft.val_accuracy.items()},
                 train_losses=[round(v, 4) for v in ft.losses],
-            )
+            ),
         )
 
     with Timer() as t:
@@ -797,7 +824,7 @@ def csv_rows(tasks):
                     "method_cpu_s": r["method_cpu_s"],
                     "extraction_cpu_s": r["extraction_cpu_s"],
                     "domain_affinity": round(t["domain_affinity"]["affinity"], 4),
-                }
+                },
             )
     return rows
 

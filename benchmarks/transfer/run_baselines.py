@@ -211,6 +211,47 @@ def screen_variants(args, argv):
         )
 
 
+def merge(args, argv):
+    """Combine the ``results.json`` of runs made separately (e.g. one per task)."""
+    import json
+
+    parts = [json.loads(Path(p).read_text()) for p in args.merge]
+    out = Path(args.output_dir or HERE)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(parts[0]["metadata"])
+    meta["runs"] = [
+        {
+            k: p["metadata"].get(k)
+            for k in (
+                "command",
+                "git_commit",
+                "date_utc",
+                "total_cpu_s",
+                "total_wall_s",
+            )
+        }
+        for p in parts
+    ]
+    meta["command"] = " && ".join(r["command"] for r in meta["runs"])
+    meta["merge_command"] = "python " + " ".join(
+        shlex.quote(a) for a in ["benchmarks/transfer/run_baselines.py"] + argv
+    )
+    meta["total_cpu_s"] = round(sum(r["total_cpu_s"] for r in meta["runs"]), 1)
+    meta["total_wall_s"] = round(max(r["total_wall_s"] for r in meta["runs"]), 1)
+    configs = {json.dumps(p["config"], sort_keys=True) for p in parts}
+    if len(configs) != 1:
+        raise SystemExit("--merge: the runs have different configurations")
+    tasks = [t for p in parts for t in p["tasks"]]
+    results = {"metadata": meta, "config": parts[0]["config"], "tasks": tasks}
+    results["summary"] = B.summarize(tasks)
+    B.write_json(out / "results.json", results)
+    B.write_csv(out / "results.csv", B.csv_rows(tasks))
+    if not args.no_plot:
+        B.plot_gain_vs_affinity(results, out / "gain_vs_affinity.png")
+    print(B.format_table(results))
+    return results
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -246,9 +287,17 @@ def main(argv=None):
         action="store_true",
         help="only measure the domain affinity of every variant of the bases",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="combine the results.json of separate runs (same configuration)",
+    )
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--output-dir", type=Path)
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args, argv)
     if args.screen_variants:
         return screen_variants(args, argv)
     return run(args, argv)
