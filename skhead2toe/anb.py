@@ -1061,11 +1061,38 @@ def _rows(results):
     return rows
 
 
+def _relative(rows, baseline):
+    """Rows of the baseline's task with accuracy minus the baseline's, per seed."""
+    base = {}
+    for r in rows:
+        if r["variant"] == baseline:
+            if r["seed"] in base:
+                raise ValueError(
+                    f"baseline={baseline!r}: seed {r['seed']!r} has more than one "
+                    "baseline row; give each run its own int random_state."
+                )
+            base[r["seed"]] = r
+    if not base:
+        raise ValueError(
+            f"baseline={baseline!r} names no variant of the results; use e.g. 'baseB'."
+        )
+    missing = {r["seed"] for r in rows} - set(base)
+    if missing:
+        raise ValueError(
+            f"baseline={baseline!r}: no baseline row for seed(s) {sorted(missing)}."
+        )
+    return [
+        r | dict(accuracy=float(r["accuracy"]) - float(base[r["seed"]]["accuracy"]))
+        for r in rows
+        if r["task"] == base[r["seed"]]["task"]
+    ]
+
+
 @validate_params(
-    {"results": "no_validation", "as_frame": ["boolean"]},
+    {"results": "no_validation", "baseline": [str, None], "as_frame": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def summarize_results(results, *, as_frame=False):
+def summarize_results(results, *, baseline=None, as_frame=False):
     """Mean and standard deviation of the accuracy over seeds.
 
     Parameters
@@ -1073,6 +1100,12 @@ def summarize_results(results, *, as_frame=False):
     results : list of dict or pandas.DataFrame
         Rows of :func:`run_transfer_experiment`, e.g. several seeds
         concatenated.
+    baseline : str, default=None
+        A variant, usually ``"baseB"``: summarise each accuracy minus the
+        baseline's accuracy of the same seed (paired differences; rows of the
+        other task are dropped). Each seed draws its own class split, so task
+        B's difficulty varies between seeds; the paired differences remove
+        that variation. None: the accuracies themselves.
     as_frame : bool, default=False
         Return a pandas DataFrame instead of a list of dicts.
 
@@ -1086,7 +1119,8 @@ def summarize_results(results, *, as_frame=False):
     Raises
     ------
     ValueError
-        If ``results`` is empty or lacks a column.
+        If ``results`` is empty or lacks a column, or a seed has no (or more
+        than one) ``baseline`` row.
 
     Examples
     --------
@@ -1099,8 +1133,10 @@ def summarize_results(results, *, as_frame=False):
     >>> round(summary[0]["mean"], 3), summary[0]["n_seeds"]
     (0.85, 2)
     """
+    rows = _rows(results)
+    rows = rows if baseline is None else _relative(rows, baseline)
     groups = {}
-    for r in _rows(results):
+    for r in rows:
         groups.setdefault((r["variant"], int(r["n"]), r["task"]), []).append(
             float(r["accuracy"])
         )
@@ -1179,7 +1215,7 @@ class TransferCurvesDisplay:
     def __init__(self, *, results):
         self.results = _rows(results)
 
-    def plot(self, ax=None, *, variants=None, jitter=0.08):
+    def plot(self, ax=None, *, variants=None, baseline=None, jitter=0.08):
         """Draw the curves.
 
         Parameters
@@ -1189,6 +1225,10 @@ class TransferCurvesDisplay:
         variants : list of str, default=None
             Variants to draw, among :data:`TRANSFER_VARIANTS`; None: those in
             the results.
+        baseline : str, default=None
+            Plot each accuracy minus that of this variant (``"baseB"``) for
+            the same seed, as in :func:`summarize_results`: useful when the
+            seeds draw different class splits. None: the accuracies.
         jitter : float, default=0.08
             Horizontal offset between the dots of neighbouring variants.
 
@@ -1201,17 +1241,22 @@ class TransferCurvesDisplay:
 
         if ax is None:
             _, ax = _pyplot().subplots(figsize=(6.4, 4.8))
-        present = {r["variant"] for r in self.results}
+        rows = self.results if baseline is None else _relative(self.results, baseline)
+        present = {r["variant"] for r in rows}
         if variants is None:
             variants = [v for v in TRANSFER_VARIANTS if v in present]
         variants = _check_variants(variants)
-        summary = summarize_results(self.results)
+        summary = summarize_results(rows)
         self.lines_, self.points_ = {}, {}
         for k, variant in enumerate(variants):
-            self._plot_variant(ax, variant, summary, (k - 2) * jitter)
+            self._plot_variant(ax, variant, rows, summary, (k - 2) * jitter)
         self.base_line_ = self._plot_base(ax, summary)
         ax.set_xlabel("layer n at which the network is chopped and retrained")
-        ax.set_ylabel("top-1 accuracy on task B (test)")
+        ax.set_ylabel(
+            "top-1 accuracy on task B (test)"
+            if baseline is None
+            else f"accuracy on B minus {baseline}'s (same seed)"
+        )
         ax.set_title("Transfer A \u2192 B (Yosinski et al., 2014)")
         ns = sorted({int(r["n"]) for r in self.results})
         ax.set_xticks(ns)
@@ -1219,9 +1264,9 @@ class TransferCurvesDisplay:
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
-    def _plot_variant(self, ax, variant, summary, offset):
+    def _plot_variant(self, ax, variant, rows, summary, offset):
         style = _STYLES[variant]
-        rows = [r for r in self.results if r["variant"] == variant]
+        rows = [r for r in rows if r["variant"] == variant]
         self.points_[variant] = ax.scatter(
             [int(r["n"]) + offset for r in rows],
             [r["accuracy"] for r in rows],

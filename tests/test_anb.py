@@ -380,6 +380,27 @@ def test_summarize_results():
         summarize_results([dict(variant="AnB")])
 
 
+def test_summarize_results_paired_with_a_baseline():
+    rows = [
+        dict(seed=0, variant="baseA", n=0, task="A", accuracy=0.7),
+        dict(seed=0, variant="baseB", n=0, task="B", accuracy=0.9),
+        dict(seed=0, variant="AnB", n=1, task="B", accuracy=0.8),
+        dict(seed=1, variant="baseB", n=0, task="B", accuracy=0.6),
+        dict(seed=1, variant="AnB", n=1, task="B", accuracy=0.58),
+    ]
+    summary = {s["variant"]: s for s in summarize_results(rows, baseline="baseB")}
+    assert set(summary) == {"baseB", "AnB"}  # baseA is on another task
+    assert summary["AnB"]["mean"] == pytest.approx(-0.06)
+    assert summary["AnB"]["std"] == pytest.approx(0.04)
+    assert summary["baseB"]["mean"] == 0
+    with pytest.raises(ValueError, match="baseline='baseX' names no variant"):
+        summarize_results(rows, baseline="baseX")
+    with pytest.raises(ValueError, match="more than one baseline row"):
+        summarize_results(rows + rows[1:2], baseline="baseB")
+    with pytest.raises(ValueError, match=r"no baseline row for seed\(s\) \[2\]"):
+        summarize_results([*rows, dict(rows[2], seed=2)], baseline="baseB")
+
+
 def test_transfer_curves_display():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
@@ -391,6 +412,10 @@ def test_transfer_curves_display():
     assert disp.lines_["AnB"].get_xdata().tolist() == [1, 2, 3]
     assert disp.base_line_.get_ydata()[0] == pytest.approx(0.9)
     assert len(disp.points_["BnB"].get_offsets()) == 6
+    disp = TransferCurvesDisplay.from_results(_fake_rows(), baseline="baseB")
+    np.testing.assert_allclose(disp.lines_["AnB"].get_ydata(), [-0.09] * 3)
+    assert disp.base_line_.get_ydata()[0] == 0
+    assert "minus baseB" in disp.ax_.get_ylabel()
     disp = TransferCurvesDisplay.from_results(_fake_rows(), variants=["AnB"])
     assert set(disp.lines_) == {"AnB"}
     with pytest.raises(ValueError, match="variants must be"):

@@ -13,6 +13,9 @@ Writes, next to this script (or in ``--out-dir``):
 - ``results.csv``: one row per network or probe (seed, variant, n, task,
   accuracy);
 - ``summary.csv``: mean, std, min, max over the seeds per (variant, n, task);
+- ``summary_vs_baseB.csv``: the same for each accuracy minus baseB's of the same
+  seed (each seed draws its own class split, so B's difficulty varies between
+  seeds; the paired differences remove that);
 - ``metadata.json``: git commit, machine (platform, CPU count, torch version,
   threads), parameters and wall-clock time per seed;
 - ``anb_fashion_mnist.png``: the figure.
@@ -94,12 +97,14 @@ def write_csv(path, rows):
             )
 
 
-def print_table(summary):
+def print_table(summary, title):
     mean = {(s["variant"], s["n"]): s for s in summary}
-    print(
-        f"baseA (on A): {mean['baseA', 0]['mean']:.4f}   "
-        f"baseB (on B): {mean['baseB', 0]['mean']:.4f}"
-    )
+    print(title)
+    if ("baseA", 0) in mean:
+        print(
+            f"baseA (on A): {mean['baseA', 0]['mean']:.4f}   "
+            f"baseB (on B): {mean['baseB', 0]['mean']:.4f}"
+        )
     columns = ["BnB", "BnB+", "AnB", "AnB+", "random", "probe", "probe random"]
     print("n  " + " ".join(f"{c:>15s}" for c in columns))
     for n in range(1, len(LAYERS) + 1):
@@ -109,21 +114,23 @@ def print_table(summary):
         print(f"{n}  " + " ".join(f"{c:>15s}" for c in cells))
 
 
-def plot(results, summary, path):
+def plot(results, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skhead2toe.anb import TransferCurvesDisplay
+    from skhead2toe.anb import TransferCurvesDisplay, summarize_results
     from skhead2toe.plotting import TransferabilityCurveDisplay
+
+    summary = summarize_results(results, baseline="baseB")
 
     def curve(variant):
         rows = [s for s in summary if s["variant"] == variant]
         return [s["mean"] for s in rows], [s["std"] for s in rows]
 
     fig, (ax_anb, ax_probe) = plt.subplots(1, 2, figsize=(12, 4.8))
-    TransferCurvesDisplay.from_results(results, ax=ax_anb)
+    TransferCurvesDisplay.from_results(results, ax=ax_anb, baseline="baseB")
     ax_anb.set_title("Fashion-MNIST: transfer A \u2192 B")
     (probe, probe_std), (control, control_std) = curve("probe"), curve("probe random")
     TransferabilityCurveDisplay(
@@ -132,7 +139,11 @@ def plot(results, summary, path):
         std_scores=probe_std,
         control_mean_scores=control,
         control_std_scores=control_std,
-    ).plot(ax=ax_probe, name="baseA's layer n, linear probe", ylabel="test accuracy")
+    ).plot(
+        ax=ax_probe,
+        name="baseA's layer n, linear probe",
+        ylabel="accuracy on B minus baseB's (same seed)",
+    )
     anb, _ = curve("AnB")
     ax_probe.plot(
         range(len(LAYERS)), anb, "D-", color="tab:red", alpha=0.5, label="AnB"
@@ -175,9 +186,11 @@ def main(argv=None):
         print(f"seed {seed}: {seconds[str(seed)]:.0f} s", flush=True)
     total = time.perf_counter() - start
     summary = summarize_results(results)
+    paired = summarize_results(results, baseline="baseB")
     write_csv(args.out_dir / "results.csv", results)
     write_csv(args.out_dir / "summary.csv", summary)
-    plot(results, summary, args.out_dir / "anb_fashion_mnist.png")
+    write_csv(args.out_dir / "summary_vs_baseB.csv", paired)
+    plot(results, args.out_dir / "anb_fashion_mnist.png")
     metadata = {
         "command": "OMP_NUM_THREADS=1 python benchmarks/yosinski/run_anb.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
@@ -198,7 +211,8 @@ def main(argv=None):
         "seconds_total": round(total, 1),
     }
     (args.out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    print_table(summary)
+    print_table(summary, "Test accuracy on B, mean \u00b1 std over seeds:")
+    print_table(paired, "Accuracy minus baseB's, same seed, mean \u00b1 std:")
     print(f"total: {total:.0f} s; results in {args.out_dir}")
 
 
