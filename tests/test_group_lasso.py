@@ -111,6 +111,30 @@ def test_ridge_limit_equals_sklearn_logistic_regression(data):
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("l2", [1e-2, 1e-5])
+def test_smooth_case_lbfgs_is_certified_and_agrees_with_fista(data, l2, fit_intercept):
+    # alpha = 0 (the Head2Toe refit) runs L-BFGS under solver="newton"; a small
+    # ridge makes the problem ill-conditioned (the regime where it matters)
+    X, y = data
+    params = dict(alpha=0.0, l2=l2, fit_intercept=fit_intercept, tol=1e-10)
+    quasi = GroupLassoClassifier(solver="newton", **params).fit(X, y)
+    prox = GroupLassoClassifier(solver="fista", max_iter=100_000, **params).fit(X, y)
+    assert quasi.converged_
+    assert quasi.dual_gap_ <= 1e-10 * quasi.objective_
+    # l2-strong convexity: ||W - W*||^2 <= 2 gap / l2
+    bound = np.sqrt(2 * (quasi.dual_gap_ + prox.dual_gap_) / l2)
+    assert np.linalg.norm(quasi.coef_ - prox.coef_) <= bound + 1e-8
+    np.testing.assert_allclose(quasi.objective_, prox.objective_, rtol=1e-8)
+
+
+def test_lbfgs_smooth_needs_a_ridge():
+    from skhead2toe.linear_model._lbfgs import lbfgs_smooth
+
+    with pytest.raises(ValueError, match="l2 > 0"):
+        lbfgs_smooth(None, None, None, 0.0, True, np.zeros((2, 2)), np.zeros(2), 1, 1)
+
+
 @pytest.mark.parametrize("solver", ["fista", "newton"])
 def test_warm_start_converges_immediately(data, solver):
     X, y = data

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._lbfgs import lbfgs_smooth
 from ._newton import newton_fits, prox_newton
 from ._objective import (
     Groups,
@@ -264,7 +265,9 @@ def solve(
         Solver of the working-set problems: accelerated proximal gradient, or
         proximal Newton steps (numpy backend only) when the working set is small
         enough for an explicit Hessian (:func:`._newton.newton_fits`), with
-        accelerated proximal gradient otherwise.
+        accelerated proximal gradient otherwise; with ``"newton"``, the smooth
+        case ``alpha = 0`` (an L2 fit, e.g. Head2Toe's refit) runs L-BFGS
+        (:func:`._lbfgs.lbfgs_smooth`).
 
     Returns
     -------
@@ -341,7 +344,20 @@ def solve(
             b = b + mu @ W_ws
         target = _INNER_TOL_RATIO * gap
         inner_gap, inner_iter = math.inf, 0
-        if inner == "newton" and newton_fits(len(features), K):
+        if inner == "newton" and alpha == 0 and l2 > 0:
+            # smooth and strongly convex: quasi-Newton on all the features
+            W_ws, b, _, inner_gap, inner_iter, P_dual = lbfgs_smooth(
+                X_ws,
+                stats,
+                sub_groups,
+                l2,
+                fit_intercept,
+                W_ws,
+                b,
+                target,
+                max_iter - n_iter,
+            )
+        elif inner == "newton" and newton_fits(len(features), K):
             W_ws, b, _, inner_gap, inner_iter, P_dual = prox_newton(
                 X_ws,
                 stats,
@@ -355,7 +371,7 @@ def solve(
                 max_iter - n_iter,
             )
         if inner_gap > target:
-            # FISTA, or its fallback when the Newton steps stalled short of the
+            # FISTA, or its fallback when the (quasi-)Newton steps stalled short of the
             # target (nearly separable data with a tiny ridge: the model's Hessian
             # is almost singular far from the optimum), from where they stopped.
             L_ws = lipschitz_constant(
