@@ -195,16 +195,16 @@ def run_demo(
     groups = feat.feature_groups_
     last = groups == groups.max()
 
-    rows = []
+    rows, predictions = [], {}
     with _stage(LINEAR, timings):
         linear = _probe(cv, n_jobs).fit(Z_train[:, last], y_train)
-    rows.append(
-        _row(LINEAR, linear.score(Z_test[:, last], y_test), last.sum(), timings)
-    )
+    predictions[LINEAR] = linear.predict(Z_test[:, last])
+    rows.append(_row(LINEAR, y_test, predictions[LINEAR], last.sum(), timings))
     with _stage(ALL_LAYERS, timings):
         every = _probe(cv, n_jobs).fit(Z_train, y_train)
+    predictions[ALL_LAYERS] = every.predict(Z_test)
     rows.append(
-        _row(ALL_LAYERS, every.score(Z_test, y_test), Z_train.shape[1], timings)
+        _row(ALL_LAYERS, y_test, predictions[ALL_LAYERS], Z_train.shape[1], timings)
     )
     head = GroupLassoClassifierCV(
         alphas=N_ALPHAS,
@@ -215,11 +215,20 @@ def run_demo(
     )
     with _stage(HEAD2TOE, timings):
         head.fit(Z_train, y_train)
+    predictions[HEAD2TOE] = head.predict(Z_test)
     rows.append(
         _row(
-            HEAD2TOE, head.score(Z_test, y_test), head.selected_features_.sum(), timings
+            HEAD2TOE,
+            y_test,
+            predictions[HEAD2TOE],
+            head.selected_features_.sum(),
+            timings,
         )
     )
+    paired = [
+        paired_comparison(y_test, predictions[HEAD2TOE], predictions[other], other)
+        for other in (LINEAR, ALL_LAYERS)
+    ]
     with _stage("domain affinity", timings):
         affinity = domain_affinity(
             Z_train[:, last],
@@ -237,6 +246,7 @@ def run_demo(
         "n_features": int(Z_train.shape[1]),
         "n_layers": int(len(feat.layer_names_)),
         "methods": rows,
+        "head2toe_vs": paired,
         "head2toe": {
             "alpha": float(head.alpha_),
             "alpha_over_alpha_max": float(head.alpha_ / head.alphas_[0]),
@@ -273,12 +283,54 @@ def run_demo(
     return results
 
 
-def _row(name, accuracy, n_features, timings):
+def _row(name, y_test, pred, n_features, timings):
+    accuracy = float(np.mean(pred == y_test))
+    # half-width of the normal-approximation 95% interval of the test accuracy
+    half = 1.96 * np.sqrt(accuracy * (1.0 - accuracy) / len(y_test))
     return {
         "method": name,
-        "test_accuracy": float(accuracy),
+        "test_accuracy": accuracy,
+        "ci95": round(float(half), 4),
         "n_features": int(n_features),
         "seconds": round(timings[name], 2),
+    }
+
+
+def paired_comparison(y_true, pred, pred_other, other):
+    """Head2Toe against another method on the same test images (McNemar's test).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n,)
+        Test labels.
+    pred, pred_other : ndarray of shape (n,)
+        Head2Toe's predictions and the other method's.
+    other : str
+        The other method's name.
+
+    Returns
+    -------
+    comparison : dict
+        ``other``; ``difference`` in accuracy (Head2Toe minus other);
+        ``only_head2toe_right`` and ``only_other_right``, the discordant counts;
+        ``p_value`` of the exact two-sided McNemar test (a binomial test on the
+        discordant pairs): small values mean the difference is unlikely to be
+        the luck of the test sample.
+    """
+    from scipy.stats import binomtest
+
+    right, right_other = pred == y_true, pred_other == y_true
+    only, only_other = (
+        int(np.sum(right & ~right_other)),
+        int(np.sum(~right & right_other)),
+    )
+    p_value = binomtest(only, only + only_other).pvalue if only + only_other else 1.0
+    return {
+        "other": other,
+        "difference": float(np.mean(right) - np.mean(right_other)),
+        "only_head2toe_right": only,
+        "only_other_right": only_other,
+        "p_value": float(p_value),
     }
 
 
@@ -355,12 +407,20 @@ def format_table(results):
         f"{results['dataset']}: {results['n_train']} training / {results['n_test']} "
         f"test images, {results['backbone']} at {results['image_size']} px, "
         f"{results['n_features']} features from {results['n_layers']} layers",
-        f"{'method':18s} {'test acc':>9s} {'features':>9s} {'seconds':>8s}",
+        f"{'method':18s} {'test acc':>9s} {'+-95%':>7s} {'features':>9s} "
+        f"{'seconds':>8s}",
     ]
     for row in results["methods"]:
         lines.append(
-            f"{row['method']:18s} {row['test_accuracy']:9.4f} "
+            f"{row['method']:18s} {row['test_accuracy']:9.4f} {row['ci95']:7.4f} "
             f"{row['n_features']:9d} {row['seconds']:8.1f}"
+        )
+    for cmp in results.get("head2toe_vs", []):
+        lines.append(
+            f"Head2Toe vs {cmp['other']}: {cmp['difference']:+.4f} "
+            f"({cmp['only_head2toe_right']} test images right only with Head2Toe, "
+            f"{cmp['only_other_right']} only with {cmp['other']}; "
+            f"McNemar p = {cmp['p_value']:.3g})"
         )
     h2t = results["head2toe"]
     aff = results["domain_affinity"]
