@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._lbfgs import lbfgs_smooth
-from ._newton import newton_fits, prox_newton
+from ._newton import newton_applies, prox_newton
 from ._objective import (
     Groups,
     dual_gap,
@@ -263,9 +263,11 @@ def solve(
         Seed of the power iteration estimating the Lipschitz constant.
     inner : {"fista", "newton"}, default="fista"
         Solver of the working-set problems: accelerated proximal gradient, or
-        proximal Newton steps (numpy backend only) when the working set is small
-        enough for an explicit Hessian (:func:`._newton.newton_fits`), with
-        accelerated proximal gradient otherwise; with ``"newton"``, the smooth
+        proximal Newton steps (numpy backend only), with an explicit Hessian on
+        small working sets (:func:`._newton.newton_fits`) and Hessian-free
+        coordinate descent on the Newton model on larger ones when every group is
+        one feature (:func:`._newton.newton_applies`), accelerated proximal
+        gradient otherwise; with ``"newton"``, the smooth
         case ``alpha = 0`` (an L2 fit, e.g. Head2Toe's refit) runs L-BFGS
         (:func:`._lbfgs.lbfgs_smooth`).
 
@@ -357,7 +359,7 @@ def solve(
                 target,
                 max_iter - n_iter,
             )
-        elif inner == "newton" and newton_fits(len(features), K):
+        elif inner == "newton" and newton_applies(sub_groups, len(features), K):
             W_ws, b, _, inner_gap, inner_iter, P_dual = prox_newton(
                 X_ws,
                 stats,
