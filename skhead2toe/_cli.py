@@ -299,7 +299,7 @@ def _parser():
         description="Reproduce Head2Toe's comparison offline on the embedded "
         "EfficientNet-Lite0: a table of test accuracy, features used and time per "
         "stage, the domain affinity, and PNG plots of layer importances and "
-        "transferability. About 5-10 minutes on 2 CPU cores for digits.",
+        "transferability. About 3-5 minutes on 2 CPU cores for digits.",
     )
     demo.add_argument("--dataset", choices=DATASETS, default="digits")
     demo.add_argument("--n-train", type=_positive_int, default=1000)
