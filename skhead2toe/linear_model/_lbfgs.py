@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
-from ._objective import NUMPY_OPS, dual_gap
+from ._objective import NUMPY_OPS, dual_gap, softmax_loss
 
 __all__ = ["lbfgs_smooth"]
 
@@ -32,23 +32,14 @@ def _fun_grad(X, stats, l2, fit_intercept, d, K):
     def fun(v):
         W = v[: d * K].reshape(d, K)
         b = v[d * K :] if fit_intercept else 0.0
-        Z = X @ W + b
-        zmax = Z.max(axis=1, keepdims=True)
-        E = np.exp(Z - zmax)
-        s = E.sum(axis=1)
-        loss = float(stats.c @ (np.log(s) + zmax[:, 0])) - float(np.vdot(stats.Yc, Z))
+        loss, P = softmax_loss(NUMPY_OPS, X @ W + b, stats.Yc, stats.c)
         loss += 0.5 * l2 * float(np.vdot(W, W))
-        R = stats.c[:, None] * (E / s[:, None]) - stats.Yc
+        R = stats.c[:, None] * P - stats.Yc
         G = X.T @ R + l2 * W
         grad = np.concatenate([G.ravel(), R.sum(0)]) if fit_intercept else G.ravel()
-        return loss, grad
+        return float(loss), grad
 
     return fun
-
-
-def _probabilities(Z):
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
 
 
 def lbfgs_smooth(X, stats, groups, l2, fit_intercept, W, b, tol, max_iter):
@@ -87,7 +78,7 @@ def lbfgs_smooth(X, stats, groups, l2, fit_intercept, W, b, tol, max_iter):
         n_iter += int(res.nfev)
         W = v[: d * K].reshape(d, K)
         b = v[d * K :] if fit_intercept else b
-        P = _probabilities(X @ W + b)
+        _, P = softmax_loss(NUMPY_OPS, X @ W + b, stats.Yc, stats.c)
         primal = float(res.fun)
         gap, _ = dual_gap(
             NUMPY_OPS, X, primal, P, stats, groups, 0.0, l2, fit_intercept
