@@ -153,6 +153,36 @@ def test_fine_tuning_with_zero_lr_changes_nothing_but_batch_norm():
         assert torch.equal(a, b)
 
 
+def test_fine_tune_tunes_lr_and_epochs_jointly_on_held_out_data():
+    import torch
+
+    torch.set_num_threads(1)
+    X, _, y, _ = B.load_task("digits", 60, 10, random_state=0)
+    y = y.astype(int)
+    # lr=0 cannot beat chance on held-out data; lr=0.05 for 3 epochs learns
+    recipe = B.FinetuneRecipe(
+        lrs=(0.05, 0.0), epochs=(3, 1), batch_size=16, max_shift=0, val_fraction=0.25
+    )
+    ft = B.fine_tune(X, y, recipe=recipe, image_size=32, seed=0)
+    assert set(ft.val_accuracy) == {(0.0, 1), (0.05, 1), (0.0, 3), (0.05, 3)}
+    best = max(ft.val_accuracy.values())
+    assert ft.val_accuracy[ft.lr, ft.epochs] == best
+    # ties go to the shorter schedule, then the smaller rate
+    tied = [k for k, v in ft.val_accuracy.items() if v == best]
+    assert (ft.epochs, ft.lr) == min((e, lr) for lr, e in tied)
+    assert best > ft.val_accuracy[0.0, 3]
+    # the final model trains on all the data for the chosen number of epochs
+    assert len(ft.losses) == ft.epochs
+
+
+def test_train_epochs_needs_one_epoch_count():
+    recipe = B.FinetuneRecipe(epochs=(1, 2))
+    with pytest.raises(ValueError, match="pass epochs="):
+        B.train_epochs(None, np.zeros((4, 8, 8)), np.zeros(4), {}, lr=0.1, recipe=recipe)
+    with pytest.raises(ValueError, match="positive integers"):
+        B._epoch_grid(B.FinetuneRecipe(epochs=(0,)))
+
+
 def test_runner_writes_a_well_formed_table(tmp_path):
     argv = [
         "--quick",

@@ -191,9 +191,13 @@ class FinetuneRecipe:
     smoothing, batch norm in training mode, and light augmentation: a random
     translation of up to ``max_shift`` pixels (edge-replicated) at the model
     resolution. No flips: they do not preserve digit labels nor the shuffled
-    variants. The learning rate is chosen from ``lrs`` by accuracy on a
-    stratified ``val_fraction`` of the training set, then the model is trained
-    again from the pretrained weights on the whole training set.
+    variants. The learning rate and the length of the schedule are chosen
+    jointly from ``lrs`` x ``epochs`` by accuracy on a stratified
+    ``val_fraction`` of the training set (ties go to the shorter schedule, then
+    the smaller rate), then the model is trained again from the pretrained
+    weights on the whole training set. The batches and the model are
+    channels-last, the layout oneDNN runs fastest on CPU (1.7x per training
+    step for EfficientNet-Lite0 at 128 px, one thread).
 
     With ``precise_bn`` the batch-norm running statistics are re-estimated at
     the end of training by one pass over the (unaugmented) training images
@@ -204,7 +208,7 @@ class FinetuneRecipe:
     """
 
     lrs: tuple = (0.01, 0.03, 0.1)
-    epochs: int = 3
+    epochs: tuple = (3, 10)
     batch_size: int = 32
     momentum: float = 0.9
     weight_decay: float = 1e-5
@@ -229,6 +233,7 @@ def build_classifier(backbone, n_classes, *, pretrained=True, image_size=None, s
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model.reset_classifier(n_classes)
+    model.to(memory_format=torch.channels_last)
     return model, built.data_config
 
 
@@ -239,7 +244,7 @@ def _model_input(X, data_config):
     from skhead2toe._images import to_model_input
 
     x = torch.from_numpy(np.ascontiguousarray(X)).unsqueeze(1)
-    return to_model_input(x, data_config, torch.device("cpu"))
+    return to_model_input(x, data_config, torch.device("cpu"), channels_last=True)
 
 
 def _shift(x, max_shift, gen):
@@ -268,8 +273,19 @@ def _lr_factor(step, total, warmup_fraction):
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_epochs(model, X, y, data_config, *, lr, recipe, seed=0):
+def _epoch_grid(recipe):
+    epochs = np.atleast_1d(recipe.epochs)
+    if epochs.size == 0 or np.any(epochs < 1) or epochs.dtype.kind not in "iu":
+        raise ValueError(
+            f"recipe.epochs must be positive integers, got {recipe.epochs!r}."
+        )
+    return sorted(int(e) for e in epochs)
+
+
+def train_epochs(model, X, y, data_config, *, lr, recipe, epochs=None, seed=0):
     """Train ``model`` in place on images ``X`` (uint8) and labels ``y``.
+
+    ``epochs`` defaults to ``recipe.epochs``, which must then be one number.
 
     Returns
     -------
@@ -281,9 +297,16 @@ def train_epochs(model, X, y, data_config, *, lr, recipe, seed=0):
 
     gen = torch.Generator().manual_seed(seed)
     y_t = torch.as_tensor(y, dtype=torch.long)
+    if epochs is None:
+        grid = _epoch_grid(recipe)
+        if len(grid) > 1:
+            raise ValueError(
+                f"recipe.epochs is a grid {recipe.epochs!r}; pass epochs=."
+            )
+        epochs = grid[0]
     n, bs = len(y), recipe.batch_size
     n_batches = n // bs + (n % bs >= 2)  # a last batch of 1 breaks batch norm
-    total = recipe.epochs * n_batches
+    total = epochs * n_batches
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -303,7 +326,7 @@ def train_epochs(model, X, y, data_config, *, lr, recipe, seed=0):
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     losses = []
     model.train()
-    for _ in range(recipe.epochs):
+    for _ in range(epochs):
         order = torch.randperm(n, generator=gen).numpy()
         total_loss, seen = 0.0, 0
         for b in range(n_batches):
@@ -375,6 +398,7 @@ class FinetuneResult:
     model: object
     data_config: dict
     lr: float
+    epochs: int
     val_accuracy: dict = field(default_factory=dict)
     val_losses: dict = field(default_factory=dict)
     losses: list = field(default_factory=list)
@@ -395,10 +419,12 @@ def fine_tune(
     seed=0,
     log=None,
 ):
-    """Fine-tune the whole backbone with a new head: lr chosen on a held-out split.
+    """Fine-tune the whole backbone with a new head, tuned on a held-out split.
 
-    ``y`` holds class indices ``0 .. K-1``. Every candidate and the final model
-    start from the same pretrained weights and the same seeded head.
+    ``y`` holds class indices ``0 .. K-1``. The learning rate and the number of
+    epochs are chosen from ``recipe.lrs`` x ``recipe.epochs`` by held-out
+    accuracy (ties: fewer epochs, then the smaller rate). Every candidate and the
+    final model start from the same pretrained weights and the same seeded head.
     """
     from sklearn.model_selection import train_test_split
 
@@ -410,9 +436,10 @@ def fine_tune(
         stratify=y,
         random_state=seed,
     )
+    grid = [(lr, e) for e in _epoch_grid(recipe) for lr in sorted(recipe.lrs)]
     val_acc, val_losses = {}, {}
     with Timer() as tuning:
-        for lr in recipe.lrs:
+        for lr, epochs in grid:
             model, cfg = build_classifier(
                 backbone,
                 n_classes,
@@ -420,23 +447,36 @@ def fine_tune(
                 image_size=image_size,
                 seed=seed,
             )
-            val_losses[lr] = train_epochs(
-                model, X[idx_fit], y[idx_fit], cfg, lr=lr, recipe=recipe, seed=seed
+            val_losses[lr, epochs] = train_epochs(
+                model,
+                X[idx_fit],
+                y[idx_fit],
+                cfg,
+                lr=lr,
+                recipe=recipe,
+                epochs=epochs,
+                seed=seed,
             )
             pred = predict(model, X[idx_val], cfg, recipe.eval_batch_size)
-            val_acc[lr] = float(np.mean(pred == y[idx_val]))
+            val_acc[lr, epochs] = float(np.mean(pred == y[idx_val]))
             if log:
-                log(f"fine-tuning lr={lr:g}: held-out accuracy {val_acc[lr]:.4f}")
-    best = max(recipe.lrs, key=lambda lr: val_acc[lr])  # ties: the first (smaller)
+                log(
+                    f"fine-tuning lr={lr:g}, {epochs} epochs: held-out accuracy "
+                    f"{val_acc[lr, epochs]:.4f}"
+                )
+    best_lr, best_epochs = max(grid, key=lambda k: val_acc[k])  # ties: the first
     with Timer() as final:
         model, cfg = build_classifier(
             backbone, n_classes, pretrained=pretrained, image_size=image_size, seed=seed
         )
-        losses = train_epochs(model, X, y, cfg, lr=best, recipe=recipe, seed=seed)
+        losses = train_epochs(
+            model, X, y, cfg, lr=best_lr, recipe=recipe, epochs=best_epochs, seed=seed
+        )
     return FinetuneResult(
         model=model,
         data_config=cfg,
-        lr=best,
+        lr=best_lr,
+        epochs=best_epochs,
         val_accuracy=val_acc,
         val_losses=val_losses,
         losses=losses,
@@ -711,9 +751,13 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 last.sum(),
                 t,
                 lr=ft.lr,
+                epochs=ft.epochs,
                 tuning_cpu_s=round(ft.tuning_cpu_s, 2),
                 final_training_cpu_s=round(ft.final_cpu_s, 2),
-                val_accuracy={str(k): v for k, v in ft.val_accuracy.items()},
+                val_accuracy={
+                    f"lr={lr:g}, epochs={e}": v
+                    for (lr, e), v in ft.val_accuracy.items()
+                },
                 train_losses=[round(v, 4) for v in ft.losses],
             ),
         )

@@ -117,7 +117,7 @@ def make_config(args):
             recipe=B.FinetuneRecipe(lrs=(0.03,), epochs=1, batch_size=16, max_shift=2),
         )
     if args.epochs is not None:
-        cfg.recipe.epochs = args.epochs
+        cfg.recipe.epochs = tuple(args.epochs)
     if args.lrs is not None:
         cfg.recipe.lrs = tuple(args.lrs)
     return cfg
@@ -275,7 +275,9 @@ def main(argv=None):
         default=None,
         help="test images (default: the rest of digits, 2000 of Fashion-MNIST)",
     )
-    parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
+    parser.add_argument(
+        "--epochs", type=int, nargs="+", help="fine-tuning epoch grid"
+    )
     parser.add_argument("--lrs", type=float, nargs="+", help="fine-tuning lr grid")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
