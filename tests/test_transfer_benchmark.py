@@ -178,7 +178,9 @@ def test_fine_tune_tunes_lr_and_epochs_jointly_on_held_out_data():
 def test_train_epochs_needs_one_epoch_count():
     recipe = B.FinetuneRecipe(epochs=(1, 2))
     with pytest.raises(ValueError, match="pass epochs="):
-        B.train_epochs(None, np.zeros((4, 8, 8)), np.zeros(4), {}, lr=0.1, recipe=recipe)
+        B.train_epochs(
+            None, np.zeros((4, 8, 8)), np.zeros(4), {}, lr=0.1, recipe=recipe
+        )
     with pytest.raises(ValueError, match="positive integers"):
         B._epoch_grid(B.FinetuneRecipe(epochs=(0,)))
 

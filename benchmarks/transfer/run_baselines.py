@@ -275,9 +275,7 @@ def main(argv=None):
         default=None,
         help="test images (default: the rest of digits, 2000 of Fashion-MNIST)",
     )
-    parser.add_argument(
-        "--epochs", type=int, nargs="+", help="fine-tuning epoch grid"
-    )
+    parser.add_argument("--epochs", type=int, nargs="+", help="fine-tuning epoch grid")
     parser.add_argument("--lrs", type=float, nargs="+", help="fine-tuning lr grid")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
