@@ -371,3 +371,50 @@ def test_prox_moreau_identity(V, tau):
         radius = tau * groups6.weights[g]
         expected = V[rows] * min(1.0, radius / norm) if norm > 0 else V[rows]
         np.testing.assert_allclose(rest[rows], expected, atol=1e-9)
+
+
+def test_row_space_basis_reproduces_the_kept_columns():
+    from skhead2toe.linear_model._group_lasso import _row_space_basis
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 50)).astype(np.float32)
+    design, Q = _row_space_basis(X)
+    assert design.shape == (20, 20) and Q.shape == (50, 20)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(20), atol=1e-12)
+    np.testing.assert_allclose(design @ Q.T, X, atol=1e-5)
+    # fewer than 2 n columns: no factorisation, the columns themselves
+    narrow, none = _row_space_basis(X[:, :39])
+    assert none is None and np.array_equal(narrow, X[:, :39])
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_refit_on_more_features_than_twice_the_samples_is_exact(fit_intercept):
+    # the refit keeps d >= 2 n columns, so it runs in the n-dimensional row
+    # space; its W must still solve the ridge problem on the original columns
+    X, y = make_classification(
+        n_samples=40, n_features=300, n_informative=8, n_classes=3, random_state=1
+    )
+    l2 = 1e-3
+    clf = GroupLassoClassifier(
+        0.2 * alpha_max(X, y),
+        keep_fraction=0.5,
+        refit_l2=l2,
+        fit_intercept=fit_intercept,
+        tol=1e-10,
+    ).fit(X, y)
+    kept = clf.selected_features_
+    assert kept.sum() == 150 >= 2 * len(y)
+    W, b = full_W(clf)
+    # stationarity on the original columns, with our own gradient code
+    Y = np.eye(3)[y]
+    R = softmax(X[:, kept] @ W[kept] + b, axis=1) - Y
+    assert np.abs(X[:, kept].T @ R / len(y) + l2 * W[kept]).max() < 1e-6
+    if fit_intercept:
+        assert np.abs(R.mean(0)).max() < 1e-6
+    direct = GroupLassoClassifier(
+        alpha=0.0, l2=l2, fit_intercept=fit_intercept, tol=1e-10
+    ).fit(X[:, kept], y)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), direct.predict_proba(X[:, kept]), atol=1e-6
+    )
+    np.testing.assert_allclose(clf.coef_[:, kept], direct.coef_, atol=1e-4)

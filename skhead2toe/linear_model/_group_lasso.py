@@ -7,6 +7,7 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.linalg
 from joblib import Parallel, delayed
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -142,35 +143,43 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         k = max(1, math.ceil(fraction * W.shape[0]))
         tiebreak = None
         if np.count_nonzero(self.feature_importances_) < k:
-            Xf = np.asarray(X, dtype=np.float64)
-            residual = c[:, None] * (softmax(Xf @ W + b, axis=1) - onehot)
-            tiebreak = np.linalg.norm(Xf.T @ residual, axis=1)
+            # in the dtype of X (no float64 copy of a float32 X): a ranking
+            residual = c[:, None] * (
+                softmax(X @ W.astype(X.dtype) + b, axis=1) - onehot
+            )
+            tiebreak = np.linalg.norm(X.T @ residual.astype(X.dtype), axis=1)
         return _top_fraction(self.feature_importances_, fraction, tiebreak)
 
-    def _refit(self, X, onehot, c, solve, mask, l2=None, init=None):
+    def _refit(self, X, onehot, c, solve, mask, l2=None, init=None, basis=None):
         """Head2Toe's refit: an L2 multinomial head on the selected features.
 
         ``init``, a full ``(W, b)`` pair (e.g. the refit at a stronger ridge or on
         an overlapping selection), warm-starts the solver on the kept columns.
+        ``basis``, from :func:`_row_space_basis` on the same columns, lets refits
+        at several ridge strengths share one factorisation.
         """
         cols = np.flatnonzero(mask)
         params = self._solver_params() | {"l2": self.refit_l2 if l2 is None else l2}
+        if basis is None:
+            basis = _row_space_basis(X[:, cols])
+        design, Q = basis
         if init is not None:
-            params |= {"coef_init": init[0][cols], "intercept_init": init[1]}
+            W0 = init[0][cols]
+            params |= {"coef_init": W0 if Q is None else Q.T @ W0}
+            params |= {"intercept_init": init[1]}
         refit = solve(
-            np.ascontiguousarray(X[:, cols]),
+            design,
             onehot,
             c,
-            make_groups(None, len(cols)),
+            make_groups(None, design.shape[1]),
             alpha=0.0,
             **params,
         )
         self._check_convergence(refit, "The L2 refit on the selected features")
         W = np.zeros((X.shape[1], onehot.shape[1]))
-        W[cols] = refit.coef
+        W[cols] = refit.coef if Q is None else Q @ refit.coef
         return W, refit.intercept
 
-    # ------------------------------------------------------------------ prediction
     @property
     def coef_(self):
         """Coefficients, shape (n_classes, n_features), or (1, n_features) if binary."""
@@ -260,6 +269,35 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+def _row_space_basis(X_kept):
+    r"""The kept columns in an ``n``-dimensional basis when ``d >= 2 n``.
+
+    The ridge (``alpha = 0``) refit only sees ``W`` through ``X W`` and
+    ``||W||_F``, so its solution lies in the row space of ``X``. With the thin QR
+    ``X.T = Q R`` (``Q`` of shape ``(d, n)``, orthonormal columns), ``W = Q Z``
+    gives ``X W = R.T Z`` and ``||W|| = ||Z||``: the refit on the ``n``-column
+    design ``R.T`` has the same objective, the same duality gap and, mapped back,
+    the same solution, at ``n / d`` of the cost per gradient. Worth it when the
+    selection keeps at least twice as many features as there are samples (20 % of
+    Head2Toe's 14,688 features on 667 images: 5.5 ms per gradient, 0.9 ms
+    reduced, for a 0.17 s factorisation shared by the refits of a ridge grid).
+
+    Returns
+    -------
+    design : ndarray of shape (n, r)
+        ``R.T``, or the kept columns themselves when they are fewer than ``2 n``.
+    Q : ndarray of shape (d, r) or None
+        The basis (``W = Q @ Z``); None when ``design`` is ``X_kept``.
+    """
+    n, d = X_kept.shape
+    if d < 2 * n:
+        return np.ascontiguousarray(X_kept), None
+    Q, R = scipy.linalg.qr(
+        np.asarray(X_kept, dtype=np.float64).T, mode="economic", check_finite=False
+    )
+    return np.ascontiguousarray(R.T), Q
 
 
 def _top_fraction(scores, fraction, tiebreak=None):
@@ -742,11 +780,12 @@ feature_names_in_
                     scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
                     continue
                 mask = model._keep_mask(X[train], onehot[train], c_train, fraction)
+                basis = _row_space_basis(X[train][:, mask])
                 init = None
                 for k, l2 in enumerate(l2s):
                     init = previous.get((j, k), init)
                     model._W, model._b = model._refit(
-                        X[train], onehot[train], c_train, solve, mask, l2, init
+                        X[train], onehot[train], c_train, solve, mask, l2, init, basis
                     )
                     previous[j, k] = init = (model._W, model._b)
                     scores[i, j, k] = scorer(
