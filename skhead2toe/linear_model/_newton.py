@@ -201,18 +201,23 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     K = P.shape[1]
     L = _block_curvatures(Xt, P, c, l2, n_features)
     XT = np.ascontiguousarray(Xt.T)
-    cP = c[:, None] * P
+    # M is kept transposed, (K, n): every row update is then contiguous
+    PT = np.ascontiguousarray(P.T)
+    cPT = PT * c
     thresh = np.zeros(mp)
     thresh[:n_features] = alpha * groups.weights[groups.ids] / L[:n_features]
     V = V0.copy()
-    M = np.zeros((n, K))
+    MT = np.zeros((K, n))
+    tmp = np.empty((K, n))
     first = None
     everything = np.arange(mp)
     rows = everything
     for sweep in range(_CD_MAX_SWEEPS):
         moved = 0.0
         for j in rows:
-            grad = g[j] + XT[j] @ M
+            xj = XT[j]
+            grad = MT @ xj
+            grad += g[j]
             if l2 and j < n_features:
                 grad += l2 * (V[j] - V0[j])
             u = V[j] - grad / L[j]
@@ -224,8 +229,11 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
                 continue
             V[j] = u
             moved += L[j] * L[j] * float(delta @ delta)
-            # M += c x_j (P * delta - P <P, delta>)
-            M += (XT[j][:, None] * cP) * (delta[None, :] - (P @ delta)[:, None])
+            # M += c x_j (P * delta - P <P, delta>), in place
+            np.subtract(delta[:, None], (delta @ PT)[None, :], out=tmp)
+            tmp *= cPT
+            tmp *= xj
+            MT += tmp
         moved = math.sqrt(moved)
         full = rows is everything
         if first is None:
