@@ -225,6 +225,7 @@ def test_runner_writes_a_well_formed_table(tmp_path):
 
     saved = json.loads((tmp_path / "results.json").read_text())
     meta = saved["metadata"]
+    assert {r["git_commit"] for r in rows} == {meta["git_commit"] or ""}
     for key in ("git_commit", "date_utc", "command", "machine"):
         assert key in meta
     assert meta["machine"]["torch_threads"] == 1
@@ -246,3 +247,36 @@ def test_runner_writes_a_well_formed_table(tmp_path):
     assert set(summary["methods"]) == set(B.METHODS)
     assert "accuracy_target_met" in summary["targets"]
     assert "Head2Toe" in B.format_table(results)
+
+
+def test_merge_combines_the_methods_of_a_task_across_runs():
+    def part(commit, tasks):
+        return {
+            "metadata": {"git_commit": commit},
+            "tasks": [
+                {
+                    "task": t,
+                    "extraction_cpu_s": e,
+                    "methods": [{"method": m} for m in ms],
+                }
+                for t, e, ms in tasks
+            ],
+        }
+
+    first = part("aaa", [("digits", 1.0, ["Fine-tuning", "Linear"])])
+    second = part(
+        "bbb",
+        [("digits", 2.0, ["Linear", "Head2Toe"]), ("fashion-mnist", 3.0, ["Linear"])],
+    )
+    tasks = run_baselines.merge_tasks([first, second])
+    assert [t["task"] for t in tasks] == ["digits", "fashion-mnist"]
+    digits = tasks[0]
+    # methods in the table's order; a method in both runs comes from the last
+    assert [r["method"] for r in digits["methods"]] == [
+        "Linear",
+        "Head2Toe",
+        "Fine-tuning",
+    ]
+    commits = {r["method"]: r["git_commit"] for r in digits["methods"]}
+    assert commits == {"Linear": "bbb", "Head2Toe": "bbb", "Fine-tuning": "aaa"}
+    assert digits["extraction_cpu_s"] == 2.0

@@ -43,6 +43,7 @@ CSV_COLUMNS = (
     "method_cpu_s",
     "extraction_cpu_s",
     "domain_affinity",
+    "git_commit",
 )
 
 
@@ -852,8 +853,12 @@ def summarize(tasks):
     return {"methods": summary, "targets": targets, "gain_affinity_pearson_r": corr}
 
 
-def csv_rows(tasks):
-    """One flat row per (task, method) with :data:`CSV_COLUMNS`."""
+def csv_rows(tasks, git_commit=None):
+    """One flat row per (task, method) with :data:`CSV_COLUMNS`.
+
+    ``git_commit`` is the commit of rows that do not record their own (merged
+    runs do, see ``run_baselines.merge_tasks``).
+    """
     rows = []
     for t in tasks:
         for r in t["methods"]:
@@ -868,6 +873,7 @@ def csv_rows(tasks):
                     "method_cpu_s": r["method_cpu_s"],
                     "extraction_cpu_s": r["extraction_cpu_s"],
                     "domain_affinity": round(t["domain_affinity"]["affinity"], 4),
+                    "git_commit": r.get("git_commit", git_commit) or "",
                 },
             )
     return rows

@@ -146,7 +146,10 @@ def run(args, argv):
         results["metadata"]["total_wall_s"] = round(time.perf_counter() - start, 1)
         results["metadata"]["total_cpu_s"] = round(time.process_time() - cpu0, 1)
         B.write_json(out / "results.json", results)  # partial results survive
-        B.write_csv(out / "results.csv", B.csv_rows(results["tasks"]))
+        B.write_csv(
+            out / "results.csv",
+            B.csv_rows(results["tasks"], results["metadata"]["git_commit"]),
+        )
     if not args.no_plot:
         B.plot_gain_vs_affinity(results, out / "gain_vs_affinity.png")
     print(B.format_table(results))
@@ -211,6 +214,33 @@ def screen_variants(args, argv):
         )
 
 
+def merge_tasks(parts):
+    """The tasks of several runs; rows of the same task are combined by method.
+
+    Runs may split the work by task or by method (e.g. fine-tuning in one run,
+    the feature-based methods in another). When several runs hold the same
+    method on the same task, the run listed last wins, and so do its task-level
+    measurements (extraction, domain affinity). Every row records the commit
+    of the run that produced it.
+    """
+    tasks = {}
+    for part in parts:
+        commit = part["metadata"].get("git_commit")
+        for task in part["tasks"]:
+            rows = {
+                r["method"]: r for r in tasks.get(task["task"], {}).get("methods", [])
+            }
+            rows |= {
+                r["method"]: {**r, "git_commit": r.get("git_commit", commit)}
+                for r in task["methods"]
+            }
+            order = [m for m in B.METHODS if m in rows] + [
+                m for m in rows if m not in B.METHODS
+            ]
+            tasks[task["task"]] = {**task, "methods": [rows[m] for m in order]}
+    return list(tasks.values())
+
+
 def merge(args, argv):
     """Combine the ``results.json`` of runs made separately (e.g. one per task)."""
     import json
@@ -241,7 +271,7 @@ def merge(args, argv):
     configs = {json.dumps(p["config"], sort_keys=True) for p in parts}
     if len(configs) != 1:
         raise SystemExit("--merge: the runs have different configurations")
-    tasks = [t for p in parts for t in p["tasks"]]
+    tasks = merge_tasks(parts)
     results = {"metadata": meta, "config": parts[0]["config"], "tasks": tasks}
     results["summary"] = B.summarize(tasks)
     B.write_json(out / "results.json", results)
