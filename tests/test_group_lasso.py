@@ -418,3 +418,41 @@ def test_refit_on_more_features_than_twice_the_samples_is_exact(fit_intercept):
         clf.predict_proba(X), direct.predict_proba(X[:, kept]), atol=1e-6
     )
     np.testing.assert_allclose(clf.coef_[:, kept], direct.coef_, atol=1e-4)
+
+
+def test_path_predictor_is_exact_on_a_path_linear_in_log_alpha():
+    from skhead2toe.linear_model._path import _extrapolate
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    A[2] = B[2] = 0.0  # a zero row stays zero
+    a, b = rng.normal(size=3), rng.normal(size=3)
+
+    def point(alpha):
+        return alpha, A + B * np.log(alpha), a + b * np.log(alpha)
+
+    W, b_pred = _extrapolate(point(1.0), point(0.8), 0.7)
+    np.testing.assert_allclose(W, point(0.7)[1])
+    np.testing.assert_allclose(b_pred, point(0.7)[2])
+    assert not W[2].any()
+    # coarse steps, zero alphas and repeated alphas keep the last solution
+    for before, last, alpha in [
+        (point(1.0), point(0.5), 0.25),
+        (point(1.0), point(0.8), 0.0),
+        (point(0.8), point(0.8), 0.7),
+    ]:
+        W, b_pred = _extrapolate(before, last, alpha)
+        assert W is last[1] and b_pred is last[2]
+
+
+def test_path_with_predicted_warm_starts_matches_cold_fits():
+    X, y = make_classification(
+        n_samples=150, n_features=60, n_informative=8, n_classes=3, random_state=2
+    )
+    alphas, coefs, intercepts, gaps, _ = group_lasso_path(
+        X, y, n_alphas=12, eps=0.05, tol=1e-10
+    )
+    assert np.all(np.asarray(gaps) >= 0)
+    for alpha, coef in zip(alphas[-3:], coefs[-3:], strict=True):
+        cold = GroupLassoClassifier(alpha, tol=1e-10, max_iter=50_000).fit(X, y)
+        np.testing.assert_allclose(coef, cold.coef_, atol=1e-5)
