@@ -180,6 +180,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         W[cols] = refit.coef if Q is None else Q @ refit.coef
         return W, refit.intercept
 
+    # ------------------------------------------------------------------ prediction
     @property
     def coef_(self):
         """Coefficients, shape (n_classes, n_features), or (1, n_features) if binary."""
