@@ -456,3 +456,36 @@ def test_path_with_predicted_warm_starts_matches_cold_fits():
     for alpha, coef in zip(alphas[-3:], coefs[-3:], strict=True):
         cold = GroupLassoClassifier(alpha, tol=1e-10, max_iter=50_000).fit(X, y)
         np.testing.assert_allclose(coef, cold.coef_, atol=1e-5)
+
+
+def test_numpy_fits_run_on_one_blas_thread_and_restore_it(monkeypatch, data):
+    # small BLAS operations are slower threaded (see solve_numpy); the limit
+    # covers the solver and the refit around it, and is undone afterwards
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import skhead2toe.linear_model._fista_numpy as backend
+    import skhead2toe.linear_model._group_lasso as estimators
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+
+    def spy(real):
+        def wrapped(*args, **kwargs):
+            seen.append(blas_threads())
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(backend, "solve", spy(backend.solve))
+    monkeypatch.setattr(
+        estimators, "_row_space_basis", spy(estimators._row_space_basis)
+    )
+    X, y = data
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        GroupLassoClassifier(0.1 * alpha_max(X, y), keep_fraction=0.5).fit(X, y)
+        assert blas_threads() == before == {2}
+    assert len(seen) >= 3  # the group lasso, the basis and the refit
+    assert all(s == {1} for s in seen)
