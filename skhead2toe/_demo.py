@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from skhead2toe._cache import atomic_write
+from skhead2toe.linear_model._fista_numpy import one_blas_thread
 
 __all__ = ["DATASETS", "run_demo"]
 
@@ -195,48 +196,52 @@ def run_demo(
     groups = feat.feature_groups_
     last = groups == groups.max()
 
-    rows, predictions = [], {}
-    with _stage(LINEAR, timings):
-        linear = _probe(cv, n_jobs).fit(Z_train[:, last], y_train)
-    predictions[LINEAR] = linear.predict(Z_test[:, last])
-    rows.append(_row(LINEAR, y_test, predictions[LINEAR], last.sum(), timings))
-    with _stage(ALL_LAYERS, timings):
-        every = _probe(cv, n_jobs).fit(Z_train, y_train)
-    predictions[ALL_LAYERS] = every.predict(Z_test)
-    rows.append(
-        _row(ALL_LAYERS, y_test, predictions[ALL_LAYERS], Z_train.shape[1], timings)
-    )
-    head = GroupLassoClassifierCV(
-        alphas=N_ALPHAS,
-        keep_fractions=KEEP_FRACTIONS,
-        cv=cv,
-        n_jobs=n_jobs,
-        random_state=random_state,
-    )
-    with _stage(HEAD2TOE, timings):
-        head.fit(Z_train, y_train)
-    predictions[HEAD2TOE] = head.predict(Z_test)
-    rows.append(
-        _row(
-            HEAD2TOE,
-            y_test,
-            predictions[HEAD2TOE],
-            head.selected_features_.sum(),
-            timings,
+    # The heads run on one BLAS thread: threaded OpenBLAS is slower on these
+    # small problems (the All layers + L2 probe on digits: 31 s of wall time with
+    # two threads on two cores, 18 s with one). Extraction above is torch's.
+    with one_blas_thread():
+        rows, predictions = [], {}
+        with _stage(LINEAR, timings):
+            linear = _probe(cv, n_jobs).fit(Z_train[:, last], y_train)
+        predictions[LINEAR] = linear.predict(Z_test[:, last])
+        rows.append(_row(LINEAR, y_test, predictions[LINEAR], last.sum(), timings))
+        with _stage(ALL_LAYERS, timings):
+            every = _probe(cv, n_jobs).fit(Z_train, y_train)
+        predictions[ALL_LAYERS] = every.predict(Z_test)
+        rows.append(
+            _row(ALL_LAYERS, y_test, predictions[ALL_LAYERS], Z_train.shape[1], timings)
         )
-    )
-    paired = [
-        paired_comparison(y_test, predictions[HEAD2TOE], predictions[other], other)
-        for other in (LINEAR, ALL_LAYERS)
-    ]
-    with _stage("domain affinity", timings):
-        affinity = domain_affinity(
-            Z_train[:, last],
-            y_train,
-            X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
-            estimator=linear.best_estimator_,
+        head = GroupLassoClassifierCV(
+            alphas=N_ALPHAS,
+            keep_fractions=KEEP_FRACTIONS,
             cv=cv,
+            n_jobs=n_jobs,
+            random_state=random_state,
         )
+        with _stage(HEAD2TOE, timings):
+            head.fit(Z_train, y_train)
+        predictions[HEAD2TOE] = head.predict(Z_test)
+        rows.append(
+            _row(
+                HEAD2TOE,
+                y_test,
+                predictions[HEAD2TOE],
+                head.selected_features_.sum(),
+                timings,
+            )
+        )
+        paired = [
+            paired_comparison(y_test, predictions[HEAD2TOE], predictions[other], other)
+            for other in (LINEAR, ALL_LAYERS)
+        ]
+        with _stage("domain affinity", timings):
+            affinity = domain_affinity(
+                Z_train[:, last],
+                y_train,
+                X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
+                estimator=linear.best_estimator_,
+                cv=cv,
+            )
     results = {
         "dataset": dataset,
         "n_train": int(len(y_train)),
