@@ -770,6 +770,7 @@ feature_names_in_
     def _score_path(self, X, onehot, c, groups, solve, train, test, fractions, l2s):
         """Scores of every (alpha, fraction, refit ridge) on one fold; sparsity."""
         scorer = check_scoring(self, scoring=self.scoring or "accuracy")
+        X_train, Y_train = X[train], onehot[train]  # copied once per fold
         c_train = c[train] / c[train].sum()
         y_test = self.classes_[onehot[test].argmax(1)]
         sw_test = c[test] * len(c)
@@ -779,8 +780,8 @@ feature_names_in_
         nnz = np.empty(len(self.alphas_), dtype=int)
         path = iter_path(
             solve,
-            X[train],
-            onehot[train],
+            X_train,
+            Y_train,
             c_train,
             groups,
             self.alphas_,
@@ -794,20 +795,18 @@ feature_names_in_
             model = GroupLassoClassifier(alpha, **self._model_params())
             model.classes_ = self.classes_
             model.n_features_in_ = X.shape[1]
-            model._set_solution(
-                X[train], onehot[train], c_train, groups, solve, result, None
-            )
+            model._set_solution(X_train, Y_train, c_train, groups, solve, result, None)
             for j, fraction in enumerate(fractions):
                 if fraction is None:
                     scores[i, j] = scorer(model, X[test], y_test, sample_weight=sw_test)
                     continue
-                mask = model._keep_mask(X[train], onehot[train], c_train, fraction)
-                basis = _row_space_basis(X[train][:, mask])
+                mask = model._keep_mask(X_train, Y_train, c_train, fraction)
+                basis = _row_space_basis(X_train[:, mask])
                 init = None
                 for k, l2 in enumerate(l2s):
                     init = previous.get((j, k), init)
                     model._W, model._b = model._refit(
-                        X[train], onehot[train], c_train, solve, mask, l2, init, basis
+                        X_train, Y_train, c_train, solve, mask, l2, init, basis
                     )
                     previous[j, k] = init = (model._W, model._b)
                     scores[i, j, k] = scorer(
