@@ -489,3 +489,97 @@ def test_numpy_fits_run_on_one_blas_thread_and_restore_it(monkeypatch, data):
         assert blas_threads() == before == {2}
     assert len(seen) >= 3  # the group lasso, the basis and the refit
     assert all(s == {1} for s in seen)
+
+
+def test_anderson_extrapolation_jumps_ahead_of_a_linearly_converging_sequence():
+    from skhead2toe.linear_model._anderson import anderson_weights
+
+    rng = np.random.default_rng(0)
+    dim = 30
+    Q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    A = Q @ np.diag(rng.uniform(0.0, 0.9, size=dim)) @ Q.T  # a contraction
+    x_star = rng.normal(size=dim)
+    iterates = [rng.normal(size=dim)]
+    for _ in range(5):
+        iterates.append(x_star + A @ (iterates[-1] - x_star))
+    weights = anderson_weights(iterates)
+    assert weights.shape == (5,) and weights.sum() == pytest.approx(1.0)
+    x_ex = sum(w * x for w, x in zip(weights, iterates[1:], strict=True))
+    err_last = np.linalg.norm(iterates[-1] - x_star)
+    assert np.linalg.norm(x_ex - x_star) < err_last / 5
+    # a stalled sequence has a singular system: no extrapolation
+    assert anderson_weights([x_star] * 6) is None
+
+
+def _cd_model(seed=0, n=80, m=25, K=4, l2=1e-3):
+    """A Newton model on correlated columns (slow for plain coordinate descent)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 3))
+    X = base @ rng.normal(size=(3, m)) + 0.3 * rng.normal(size=(n, m))
+    Xt = np.hstack([X, np.ones((n, 1))])
+    P = softmax(rng.normal(size=(n, K)), axis=1)
+    c = np.full(n, 1.0 / n)
+    V0 = 0.05 * rng.normal(size=(m + 1, K))
+    Y = np.eye(K)[rng.integers(K, size=n)]
+    # a gradient of the data term: each sample's residual sums to zero over the
+    # classes, as the model's flat directions (a constant added to every class) need
+    g = Xt.T @ (c[:, None] * (P - Y))
+    g[:m] += l2 * V0[:m]
+    return Xt, P, c, l2, g, V0, Groups.per_feature(m), 0.02, m
+
+
+def test_model_value_matches_the_explicit_hessian():
+    from skhead2toe.linear_model._newton import _model_value, hessian
+
+    model = _cd_model()
+    Xt, P, c, l2, g, V0, groups, alpha, m = model
+    V = V0 + np.random.default_rng(1).normal(size=V0.shape)
+    D = (V - V0).ravel()
+    H = hessian(Xt, P, c, l2, m)
+    expected = (
+        g.ravel() @ D + 0.5 * D @ H @ D + alpha * np.linalg.norm(V[:m], axis=1).sum()
+    )
+    value, MT = _model_value(model, V)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # the curvature term's gradient: Xt^T M equals H D without the ridge
+    HD = (H @ D).reshape(V.shape)
+    HD[:m] -= l2 * (V - V0)[:m]
+    np.testing.assert_allclose(Xt.T @ MT.T, HD, atol=1e-12)
+
+
+def test_extrapolated_coordinate_descent_solves_the_model(monkeypatch):
+    # to a tight tolerance, coordinate descent with and without Anderson steps
+    # and FISTA on the explicit Hessian all find the same model minimiser
+    from skhead2toe.linear_model import _newton
+
+    model = _cd_model()
+    Xt, P, c, l2, g, V0, groups, alpha, m = model
+    accepted = []
+    real = _newton._extrapolate_model
+
+    def spy(model, V, MT, history):
+        out = real(model, V, MT, history)
+        accepted.append(out[0] is not V)
+        # the incrementally updated curvature term is exact after each step
+        np.testing.assert_allclose(
+            out[1], _newton._model_value(model, out[0])[1], atol=1e-10
+        )
+        return out
+
+    monkeypatch.setattr(_newton, "_extrapolate_model", spy)
+    monkeypatch.setattr(_newton, "_CD_RTOL", 1e-9)
+    monkeypatch.setattr(_newton, "_CD_MAX_SWEEPS", 20_000)
+    monkeypatch.setattr(_newton, "_MODEL_RTOL", 1e-10)
+    monkeypatch.setattr(_newton, "_MODEL_MAX_ITER", 200_000)
+    V_and = _newton._solve_model_cd(*model)
+    assert any(accepted), "no Anderson step was taken"
+    monkeypatch.setattr(_newton, "_CD_ANDERSON", 10**9)
+    V_plain = _newton._solve_model_cd(*model)
+    H = _newton.hessian(Xt, P, c, l2, m)
+    V_fista = _newton._solve_model(H, g, V0, groups, alpha, m)
+    values = [_newton._model_value(model, V)[0] for V in (V_and, V_plain, V_fista)]
+    assert max(values) - min(values) <= 1e-9 * abs(values[0])
+    np.testing.assert_allclose(V_and, V_plain, atol=1e-6)
+    np.testing.assert_allclose(V_and, V_fista, atol=1e-6)
+    # the same rows are zero
+    assert np.array_equal(np.any(V_and[:m] != 0, 1), np.any(V_fista[:m] != 0, 1))

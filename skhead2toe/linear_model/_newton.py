@@ -23,7 +23,8 @@ number grows like ``1e4`` at ``0.01 alpha_max``). Each step
 
 Larger working sets (one feature per group) solve the model in step 2 by cyclic
 block coordinate descent without forming ``H`` (:func:`_solve_model_cd`), as
-glmnet does: ``O(n K)`` per row visit, a few dozen sweeps per Newton step.
+glmnet does: ``O(n K)`` per row visit, a few dozen sweeps per Newton step, fewer
+with Anderson extrapolation of the sweeps (:func:`_extrapolate_model`).
 
 The restricted duality gap is checked after every step; the caller's working-set
 loop certifies the full problem, so the result is as certified as FISTA's.
@@ -34,6 +35,7 @@ import math
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
+from ._anderson import anderson_weights
 from ._objective import NUMPY_OPS, dual_gap, group_penalty, prox_group_lasso
 
 __all__ = ["newton_applies", "newton_fits", "prox_newton"]
@@ -47,6 +49,7 @@ _EXACT_BLOCK_K = 32  # most classes for the Hessian-free coordinate-descent mode
 _CD_MAX_SWEEPS = 500  # coordinate-descent sweeps per model solve
 _CD_FULL_EVERY = 10  # sweeps over the active rows between two full sweeps
 _CD_RTOL = 0.1  # model solves stop when a sweep moves this fraction of the first
+_CD_ANDERSON = 5  # active-row sweeps between two Anderson extrapolations of the model
 
 
 def newton_fits(n_rows, n_classes):
@@ -195,7 +198,9 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     (:func:`_block_curvatures`), as in glmnet; sweeps alternate between all rows
     and the non-zero ones (glmnet's active-set cycling) until a sweep moves less
     than ``_CD_RTOL`` times the first (an inexact model solve: the Newton steps'
-    line search and the gap certificate stay exact).
+    line search and the gap certificate stay exact). Every ``_CD_ANDERSON`` sweeps
+    over the same rows, the sweeps are extrapolated (:func:`_extrapolate_model`):
+    on correlated features this halves the sweeps a model solve needs.
     """
     n, mp = Xt.shape
     K = P.shape[1]
@@ -210,6 +215,8 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     MT = np.zeros((K, n))
     tmp = np.empty((K, n))
     first = None
+    history = []
+    model = (Xt, P, c, l2, g, V0, groups, alpha, n_features)
     everything = np.arange(mp)
     rows = everything
     for sweep in range(_CD_MAX_SWEEPS):
@@ -238,6 +245,13 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
         full = rows is everything
         if first is None:
             first = moved
+        if full:
+            history = []
+        else:
+            history.append(V.copy())
+            if len(history) > _CD_ANDERSON:
+                V, MT = _extrapolate_model(model, V, MT, history)
+                history = []
         if moved <= _CD_RTOL * first:
             if full:
                 break
@@ -248,6 +262,44 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
         elif sweep % _CD_FULL_EVERY == 0:
             rows = everything
     return V
+
+
+def _model_value(model, V):
+    """Value of the Newton model at ``V`` and its transposed curvature term ``M``."""
+    Xt, P, c, l2, g, V0, groups, alpha, n_features = model
+    D = V - V0
+    Q = Xt @ D
+    PQ = P * Q
+    s = PQ.sum(axis=1)
+    M = PQ - P * s[:, None]
+    M *= c[:, None]
+    value = (
+        float(np.vdot(g, D))
+        + 0.5 * float(np.vdot(M, Q))
+        + group_penalty(NUMPY_OPS, V[:n_features], groups, alpha, 0.0)
+    )
+    if l2:
+        value += 0.5 * l2 * float(np.vdot(D[:n_features], D[:n_features]))
+    return value, M.T
+
+
+def _extrapolate_model(model, V, MT, history):
+    """Anderson step for coordinate descent on the model, kept only if it helps.
+
+    Cyclic coordinate descent on a fixed set of rows is a fixed-point map; its
+    iterates are extrapolated (Bertrand & Massias, 2021) and the result replaces
+    ``V`` when it has a lower model value. Costs two products with ``Xt``, a few
+    row sweeps' worth.
+    """
+    weights = anderson_weights(history)
+    if weights is None:
+        return V, MT
+    V_ex = sum(float(w) * Vk for w, Vk in zip(weights, history[1:], strict=True))
+    value, _ = _model_value(model, V)
+    value_ex, MT_ex = _model_value(model, V_ex)
+    if value_ex < value:
+        return V_ex, np.ascontiguousarray(MT_ex)
+    return V, MT
 
 
 def _objective(Z, W, stats, groups, alpha, l2):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._anderson import anderson_weights
 from ._lbfgs import lbfgs_smooth
 from ._newton import newton_applies, prox_newton
 from ._objective import (
@@ -51,15 +52,9 @@ def _extrapolate_probabilities(ops, history):
     """
     if len(history) < _N_EXTRAPOLATE:
         return None
-    flat = [ops.to_numpy(P).ravel() for P in history]
-    U = np.diff(np.stack(flat), axis=0)
-    try:
-        z = np.linalg.solve(U @ U.T, np.ones(len(U)))
-    except np.linalg.LinAlgError:
+    weights = anderson_weights([ops.to_numpy(P) for P in history])
+    if weights is None:
         return None
-    if not np.all(np.isfinite(z)) or abs(z.sum()) < 1e-300:
-        return None
-    weights = z / z.sum()
     P = sum(float(w) * Pk for w, Pk in zip(weights, history[1:], strict=True))
     P = ops.clip_min(P, 0.0)
     return P / P.sum(1)[:, None]
