@@ -21,6 +21,14 @@ number grows like ``1e4`` at ``0.01 alpha_max``). Each step
 3. backtracks along ``D`` on the true objective (Armijo on the model decrease, as
    in Lee, Sun & Saunders, 2014).
 
+Step 2 is skipped when the support (the non-zero groups) looks settled: the
+objective is then smooth on the support, and one Cholesky solve with the data
+Hessian plus the penalty's curvature gives the exact Newton step there
+(:func:`_support_step`), converging quadratically where the inexact model steps
+gain about a digit each. Such steps are tried first, and kept for as long as each
+gains a digit of the gap; a model step, which may change the support, follows
+when they do not.
+
 Larger working sets (one feature per group) solve the model in step 2 by cyclic
 block coordinate descent without forming ``H`` (:func:`_solve_model_cd`), as
 glmnet does: ``O(n K)`` per row visit, a few dozen sweeps per Newton step, fewer
@@ -33,6 +41,7 @@ loop certifies the full problem, so the result is as certified as FISTA's.
 import math
 
 import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk
 
 from ._anderson import anderson_weights
@@ -49,6 +58,7 @@ _EXACT_BLOCK_K = 32  # most classes for the Hessian-free coordinate-descent mode
 _CD_MAX_SWEEPS = 500  # coordinate-descent sweeps per model solve
 _CD_FULL_EVERY = 10  # sweeps over the active rows between two full sweeps
 _CD_RTOL = 0.1  # model solves stop when a sweep moves this fraction of the first
+_SUPPORT_DAMPING = 1e-8  # Levenberg damping of support steps, relative to the curvature
 _CD_ANDERSON = 5  # active-row sweeps between two Anderson extrapolations of the model
 
 
@@ -302,6 +312,62 @@ def _extrapolate_model(model, V, MT, history):
     return V, MT
 
 
+def _support_step(H, g, V0, groups, alpha, n_features):
+    """Newton step of the full objective on the current support, or None.
+
+    Once the support (the non-zero groups) is identified, the penalty is smooth
+    there: ``alpha w_g ||V_g||`` has gradient ``alpha w_g V_g / ||V_g||`` and Hessian
+    ``alpha w_g (I - u u^T) / ||V_g||`` with ``u = V_g / ||V_g||``. One linear solve
+    with the data Hessian plus these blocks gives the exact Newton direction on the
+    support, which converges quadratically where the model solved by FISTA gains
+    about one digit per step. Zero groups stay zero; the caller falls back to the
+    model step when the support has to change.
+    """
+    K = V0.shape[1]
+    n_rows = V0.shape[0]
+    norms = np.zeros(groups.n_groups)
+    np.add.at(
+        norms, groups.ids, np.einsum("ij,ij->i", V0[:n_features], V0[:n_features])
+    )
+    norms = np.sqrt(norms)
+    rows = np.flatnonzero(norms[groups.ids] > 0)
+    if rows.size == 0:
+        return None
+    rows = np.concatenate([rows, np.arange(n_features, n_rows)])  # and the intercept
+    idx = (rows[:, None] * K + np.arange(K)).ravel()
+    Hs = H[np.ix_(idx, idx)]
+    gs = g[rows].ravel().copy()
+    for group in np.unique(groups.ids[rows[rows < n_features]]):
+        members = np.flatnonzero(groups.ids[rows[rows < n_features]] == group)
+        entries = (members[:, None] * K + np.arange(K)).ravel()
+        v = V0[rows[members]].ravel()
+        scale = alpha * groups.weights[group] / norms[group]
+        u = v / norms[group]
+        gs[entries] += scale * v
+        block = Hs[np.ix_(entries, entries)]
+        block += scale * (np.eye(entries.size) - np.outer(u, u))
+        Hs[np.ix_(entries, entries)] = block
+    # Adding a constant to every class of the intercept changes nothing: a flat
+    # direction of Hs, to which the gradient is orthogonal. Curving it (by the mean
+    # curvature) leaves the step unchanged and the system well conditioned.
+    scale = max(float(np.trace(Hs)) / idx.size, 1e-300)
+    if n_rows > n_features:
+        Hs[-K:, -K:] += scale / K
+    # Other flat directions are real: the penalty is linear along a split of weight
+    # between duplicated columns. A small damping keeps the step out of them (the
+    # gradient has no component there) instead of amplifying rounding errors.
+    Hs[np.diag_indices_from(Hs)] += _SUPPORT_DAMPING * scale
+    try:
+        step = -cho_solve(cho_factor(Hs, lower=True, check_finite=False), gs)
+    except LinAlgError:
+        return None
+    if not np.all(np.isfinite(step)):
+        return None
+    D = np.zeros_like(V0)
+    D[rows] = step.reshape(rows.size, K)
+    return V0 + D
+
+
 def _objective(Z, W, stats, groups, alpha, l2):
     """Objective and softmax probabilities from the logits ``Z`` (fused softmax)."""
     zmax = Z.max(axis=1, keepdims=True)
@@ -327,6 +393,7 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
     F, P = _objective(Z, W, stats, groups, alpha, l2)
     best = (math.inf, W, b, F)
     gap, n_iter, stalled = math.inf, 0, 0
+    took_support, support_before, gap_before = False, None, math.inf
     while True:
         gap, _ = dual_gap(NUMPY_OPS, X, F, P, stats, groups, alpha, l2, fit_intercept)
         if gap < best[0]:
@@ -336,6 +403,17 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
             stalled += 1
         if gap <= tol or stalled >= _STALL_STEPS or n_iter >= max_iter:
             break
+        # Newton on the support first (one small solve), and again for as long
+        # as such steps gain a digit of the gap each, or when a model step kept
+        # the support; otherwise a model step, which may change the support
+        support = np.any(W != 0, axis=1)
+        if took_support:
+            on_support = gap <= 0.1 * gap_before
+        elif support_before is None:
+            on_support = True
+        else:
+            on_support = np.array_equal(support, support_before)
+        support_before, gap_before, took_support = support, gap, False
         n_iter += 1
         R = c[:, None] * P - stats.Yc
         g = Xt.T @ R
@@ -344,7 +422,10 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
         V0 = np.vstack([W, b[None, :]]) if fit_intercept else W
         if newton_fits(m, P.shape[1]):
             H = hessian(Xt, P, c, l2, mf)
-            Vn = _solve_model(H, g, V0, groups, alpha, mf)
+            Vn = _support_step(H, g, V0, groups, alpha, mf) if on_support else None
+            took_support = Vn is not None
+            if Vn is None:
+                Vn = _solve_model(H, g, V0, groups, alpha, mf)
         else:
             Vn = _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, mf)
         D = Vn - V0
@@ -367,7 +448,8 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
                 break
             step *= 0.5
         else:
-            stalled = _STALL_STEPS
+            if not took_support:  # a failed support step falls back to the model
+                stalled = _STALL_STEPS
             continue
         W = Wt
         b = Vt[mf] if fit_intercept else b
