@@ -183,17 +183,23 @@ thr <- readBin(file.path(dir, "thresh.bin"), "double", p$nthr)
 total <- 0
 for (t in seq_along(thr)) {
   if (total > p$cap) break
-  warn <- ""
-  t0 <- proc.time()[["elapsed"]]
-  fit <- tryCatch(withCallingHandlers(
-    glmnet(x, y, family = "multinomial", type.multinomial = "grouped",
-           alpha = p$parm, lambda = lam, standardize = FALSE,
-           intercept = TRUE, thresh = thr[t], maxit = p$maxit),
-    warning = function(w) {
-      warn <<- paste(warn, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    }), error = function(e) NULL)
-  elapsed <- proc.time()[["elapsed"]] - t0
+  # a short fit is repeated (best of p$reps, as timeit does) to beat timer noise
+  elapsed <- Inf
+  for (r in seq_len(p$reps)) {
+    warn <- ""
+    t0 <- proc.time()[["elapsed"]]
+    fit <- tryCatch(withCallingHandlers(
+      glmnet(x, y, family = "multinomial", type.multinomial = "grouped",
+             alpha = p$parm, lambda = lam, standardize = FALSE,
+             intercept = TRUE, thresh = thr[t], maxit = p$maxit),
+      warning = function(w) {
+        warn <<- paste(warn, conditionMessage(w))
+        invokeRestart("muffleWarning")
+      }), error = function(e) NULL)
+    once <- proc.time()[["elapsed"]] - t0
+    elapsed <- min(elapsed, once)
+    if (is.null(fit) || once > p$short) break
+  }
   total <- total + elapsed
   pre <- file.path(dir, sprintf("out%03d", t))
   if (is.null(fit)) {
@@ -280,6 +286,8 @@ class GlmnetData:
         target=1e-6,
         time_cap=120.0,
         timeout=3600,
+        repeat=1,
+        short=1.0,
     ):
         """Fit glmnet once per threshold in ``threshs``.
 
@@ -298,6 +306,9 @@ class GlmnetData:
             ``None`` for a single lambda.
         l2 : float
             Ridge strength in our scaling.
+        repeat, short : int, float
+            A fit under ``short`` seconds is repeated up to ``repeat`` times and
+            timed by its fastest run (:func:`best_of`'s rule, applied in R).
 
         Returns
         -------
@@ -321,11 +332,11 @@ class GlmnetData:
             os.path.join(self.dir, "thresh.bin")
         )
         with open(os.path.join(self.dir, "params.txt"), "w") as f:
-            f.write("n d K parm maxit nlam nthr fstar target alpha l2 cap\n")
+            f.write("n d K parm maxit nlam nthr fstar target alpha l2 cap reps short\n")
             f.write(
                 f"{self.n} {self.d} {self.K} {parm!r} {int(maxit)} {len(lambdas)} "
                 f"{len(threshs)} {f_star or 0.0!r} {target!r} {alpha!r} {l2!r} "
-                f"{float(time_cap)!r}\n"
+                f"{float(time_cap)!r} {int(repeat)} {float(short)!r}\n"
             )
         res = subprocess.run(
             [self.rscript, "--vanilla", os.path.join(self.dir, "run.R"), self.dir],
@@ -453,6 +464,25 @@ def run_group_lasso_capped(X, y, alpha, time_cap, probe_iter=10):
 # ---------------------------------------------------------------------------
 # scikit-learn LogisticRegression (L2 only)
 # ---------------------------------------------------------------------------
+
+
+def best_of(fit, repeat=1, short=1.0):
+    """Time ``fit()`` by its fastest run when it is short.
+
+    ``fit`` returns a tuple whose third item is its seconds. A run under ``short``
+    seconds is repeated, up to ``repeat`` runs in all, and the fastest is kept:
+    timeit's rule, so that sub-second timings are not at the mercy of one
+    scheduler hiccup. Every solver in the benchmark is timed by this same rule
+    (glmnet's inside R).
+    """
+    best = fit()
+    for _ in range(repeat - 1):
+        if best[2] > short:
+            break
+        out = fit()
+        if out[2] < best[2]:
+            best = out
+    return best
 
 
 def run_sklearn_lr(X, y, l2, tol=1e-6, max_iter=10_000, solver="lbfgs"):
