@@ -657,3 +657,45 @@ def test_newton_solver_takes_support_steps_and_stays_certified(data, monkeypatch
     assert clf.converged_ and clf.dual_gap_ <= 1e-12 * clf.objective_
     W, b = full_W(clf)
     assert kkt_violation(X, y, W, b, alpha, 0.0) < 1e-6 * alpha
+
+
+def test_auto_solver_skips_torch_without_a_gpu_driver(monkeypatch, tmp_path):
+    from skhead2toe.linear_model import _group_lasso, _prox_torch
+
+    def no_torch(device):
+        raise AssertionError("torch was asked for a device")
+
+    monkeypatch.setattr(_prox_torch, "resolve_device", no_torch)
+    monkeypatch.setattr(_group_lasso.sys, "platform", "linux")
+    monkeypatch.delitem(_group_lasso.sys.modules, "torch", raising=False)
+    missing = str(tmp_path / "missing")
+    monkeypatch.setattr(_group_lasso, "_GPU_DEVICE_FILES", (missing,))
+    assert not _group_lasso._gpu_possible()
+    fn = _group_lasso._solver_function("auto", "auto")
+    assert fn.func is _group_lasso.solve_numpy and fn.keywords == {"inner": "newton"}
+    # a driver file present: torch decides
+    present = tmp_path / "version"
+    present.write_text("NVRM")
+    monkeypatch.setattr(_group_lasso, "_GPU_DEVICE_FILES", (missing, str(present)))
+    assert _group_lasso._gpu_possible()
+    with pytest.raises(AssertionError, match="torch was asked"):
+        _group_lasso._solver_function("auto", "auto")
+    # torch already imported, or another system: torch decides
+    monkeypatch.setattr(_group_lasso, "_GPU_DEVICE_FILES", (missing,))
+    monkeypatch.setattr(_group_lasso.sys, "platform", "darwin")
+    assert _group_lasso._gpu_possible()
+
+
+def test_support_is_settled_only_when_no_zero_group_asks_to_enter():
+    from skhead2toe.linear_model._newton import _support_settled
+
+    groups = Groups(np.array([0, 0, 1, 2]), np.array([np.sqrt(2), 1.0, 1.0]))
+    W = np.zeros((4, 3))
+    W[2] = [1.0, -1.0, 0.0]  # group 1 non-zero, groups 0 and 2 zero
+    grad = np.zeros((4, 3))
+    grad[0, 0] = grad[1, 0] = 0.5  # group 0: norm 0.71 <= alpha * sqrt(2) = 1.41
+    grad[3, 1] = 0.9  # group 2: norm 0.9 <= alpha = 1
+    assert _support_settled(W, grad, groups, alpha=1.0)
+    grad[3, 1] = 1.1  # group 2 now violates its condition: it would enter
+    assert not _support_settled(W, grad, groups, alpha=1.0)
+    assert not _support_settled(np.zeros((4, 3)), np.zeros((4, 3)), groups, 1.0)

@@ -45,7 +45,13 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk
 
 from ._anderson import anderson_weights
-from ._objective import NUMPY_OPS, dual_gap, group_penalty, prox_group_lasso
+from ._objective import (
+    NUMPY_OPS,
+    dual_gap,
+    group_norms,
+    group_penalty,
+    prox_group_lasso,
+)
 
 __all__ = ["newton_applies", "newton_fits", "prox_newton"]
 
@@ -312,6 +318,21 @@ def _extrapolate_model(model, V, MT, history):
     return V, MT
 
 
+def _support_settled(W, grad, groups, alpha):
+    """Whether the support of ``W`` looks final.
+
+    It does when some group is non-zero and every zero group satisfies its
+    optimality condition ``||grad_g|| <= alpha w_g``: no zero group asks to enter
+    (a support step would keep it out).
+    """
+    norms = group_norms(NUMPY_OPS, W, groups)
+    zero = norms == 0
+    if zero.all():
+        return False
+    pull = group_norms(NUMPY_OPS, grad, groups)[zero]
+    return bool(np.all(pull <= alpha * groups.weights[zero]))
+
+
 def _support_step(H, g, V0, groups, alpha, n_features):
     """Newton step of the full objective on the current support, or None.
 
@@ -393,7 +414,7 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
     F, P = _objective(Z, W, stats, groups, alpha, l2)
     best = (math.inf, W, b, F)
     gap, n_iter, stalled = math.inf, 0, 0
-    took_support, support_before, gap_before = False, None, math.inf
+    took_support, gap_before = False, math.inf
     while True:
         gap, _ = dual_gap(NUMPY_OPS, X, F, P, stats, groups, alpha, l2, fit_intercept)
         if gap < best[0]:
@@ -403,17 +424,9 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
             stalled += 1
         if gap <= tol or stalled >= _STALL_STEPS or n_iter >= max_iter:
             break
-        # Newton on the support first (one small solve), and again for as long
-        # as such steps gain a digit of the gap each, or when a model step kept
-        # the support; otherwise a model step, which may change the support
-        support = np.any(W != 0, axis=1)
-        if took_support:
-            on_support = gap <= 0.1 * gap_before
-        elif support_before is None:
-            on_support = True
-        else:
-            on_support = np.array_equal(support, support_before)
-        support_before, gap_before, took_support = support, gap, False
+        # after a support step that gained less than a digit, a model step
+        on_support = not took_support or gap <= 0.1 * gap_before
+        gap_before, took_support = gap, False
         n_iter += 1
         R = c[:, None] * P - stats.Yc
         g = Xt.T @ R
@@ -422,7 +435,9 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
         V0 = np.vstack([W, b[None, :]]) if fit_intercept else W
         if newton_fits(m, P.shape[1]):
             H = hessian(Xt, P, c, l2, mf)
-            Vn = _support_step(H, g, V0, groups, alpha, mf) if on_support else None
+            Vn = None
+            if on_support and _support_settled(W, g[:mf], groups, alpha):
+                Vn = _support_step(H, g, V0, groups, alpha, mf)
             took_support = Vn is not None
             if Vn is None:
                 Vn = _solve_model(H, g, V0, groups, alpha, mf)
