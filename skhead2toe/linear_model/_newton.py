@@ -21,13 +21,13 @@ number grows like ``1e4`` at ``0.01 alpha_max``). Each step
 3. backtracks along ``D`` on the true objective (Armijo on the model decrease, as
    in Lee, Sun & Saunders, 2014).
 
-Step 2 is skipped when the support (the non-zero groups) looks settled: the
-objective is then smooth on the support, and one Cholesky solve with the data
-Hessian plus the penalty's curvature gives the exact Newton step there
-(:func:`_support_step`), converging quadratically where the inexact model steps
-gain about a digit each. Such steps are tried first, and kept for as long as each
-gains a digit of the gap; a model step, which may change the support, follows
-when they do not.
+Step 2 is skipped when the support (the non-zero groups) looks settled, that is
+when no zero group of the working set violates its optimality condition
+(:func:`_support_settled`): the objective is then smooth on the support, and one
+Cholesky solve with the data Hessian plus the penalty's curvature gives the exact
+Newton step there (:func:`_support_step`), converging quadratically where the
+inexact model steps gain about a digit each. A support step that gains less than
+a digit of the gap is followed by a model step, which may change the support.
 
 Larger working sets (one feature per group) solve the model in step 2 by cyclic
 block coordinate descent without forming ``H`` (:func:`_solve_model_cd`), as
@@ -344,24 +344,19 @@ def _support_step(H, g, V0, groups, alpha, n_features):
     about one digit per step. Zero groups stay zero; the caller falls back to the
     model step when the support has to change.
     """
-    K = V0.shape[1]
-    n_rows = V0.shape[0]
-    norms = np.zeros(groups.n_groups)
-    np.add.at(
-        norms, groups.ids, np.einsum("ij,ij->i", V0[:n_features], V0[:n_features])
-    )
-    norms = np.sqrt(norms)
-    rows = np.flatnonzero(norms[groups.ids] > 0)
-    if rows.size == 0:
+    n_rows, K = V0.shape
+    norms = group_norms(NUMPY_OPS, V0[:n_features], groups)
+    support = np.flatnonzero(norms[groups.ids] > 0)
+    if support.size == 0:
         return None
-    rows = np.concatenate([rows, np.arange(n_features, n_rows)])  # and the intercept
+    rows = np.concatenate([support, np.arange(n_features, n_rows)])  # + intercept
     idx = (rows[:, None] * K + np.arange(K)).ravel()
     Hs = H[np.ix_(idx, idx)]
     gs = g[rows].ravel().copy()
-    for group in np.unique(groups.ids[rows[rows < n_features]]):
-        members = np.flatnonzero(groups.ids[rows[rows < n_features]] == group)
+    for group in np.unique(groups.ids[support]):
+        members = np.flatnonzero(groups.ids[support] == group)  # positions in rows
         entries = (members[:, None] * K + np.arange(K)).ravel()
-        v = V0[rows[members]].ravel()
+        v = V0[support[members]].ravel()
         scale = alpha * groups.weights[group] / norms[group]
         u = v / norms[group]
         gs[entries] += scale * v
