@@ -699,3 +699,32 @@ def test_support_is_settled_only_when_no_zero_group_asks_to_enter():
     grad[3, 1] = 1.1  # group 2 now violates its condition: it would enter
     assert not _support_settled(W, grad, groups, alpha=1.0)
     assert not _support_settled(np.zeros((4, 3)), np.zeros((4, 3)), groups, 1.0)
+
+
+def test_float32_data_are_certified_below_float32_rounding(data):
+    # the float32 pass over X is refined in float64 near the thresholds, so the
+    # gap certifies far below float32's 1e-7 resolution
+    X, y = data
+    X32 = X.astype(np.float32)
+    alpha = 0.05 * alpha_max(X32, y)
+    clf = GroupLassoClassifier(alpha, tol=1e-11).fit(X32, y)
+    assert clf.converged_ and clf.dual_gap_ <= 1e-11 * clf.objective_
+    W, b = full_W(clf)
+    assert kkt_violation(X32.astype(np.float64), y, W, b, alpha, 0.0) < 1e-6 * alpha
+
+
+def test_gap_floor_stops_with_a_clear_warning(data, monkeypatch):
+    # without the float64 refinement the float32 gap floors near 1e-7: the
+    # solver must notice and stop (not loop to max_iter) and say why
+    from skhead2toe.linear_model import _objective
+
+    monkeypatch.setattr(_objective, "_REFINE_MARGIN", -np.inf)
+    X, y = data
+    X32 = X.astype(np.float32) * np.float32(1000.0)
+    alpha = 0.05 * alpha_max(X32, y)
+    clf = GroupLassoClassifier(alpha, tol=1e-13, max_iter=100_000)
+    with pytest.warns(ConvergenceWarning, match="rounding floor"):
+        clf.fit(X32, y)
+    assert not clf.converged_
+    assert clf.n_iter_ < 200
+    assert clf.dual_gap_ > 1e-13 * clf.objective_

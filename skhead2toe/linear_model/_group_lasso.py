@@ -141,6 +141,17 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
     def _check_convergence(self, result, what):
         if not result.converged:
             rel = result.dual_gap / max(abs(result.primal), 1e-300)
+            if getattr(result, "floored", False):
+                warnings.warn(
+                    f"{what} stopped at relative duality gap {rel:.2e} > "
+                    f"tol={self.tol:.1e}: the gap no longer falls, a rounding floor "
+                    "of the passes over X. The solution is as accurate as the "
+                    "gap says; for a smaller gap use dtype='float64' (with float32 "
+                    "data) or loosen tol.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                return
             warnings.warn(
                 f"{what} did not converge in max_iter={self.max_iter} iterations: "
                 f"relative duality gap {rel:.2e} > tol={self.tol:.1e}. Increase "

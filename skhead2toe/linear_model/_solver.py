@@ -38,6 +38,7 @@ _INNER_TOL_RATIO = 0.3  # inner solves stop at this fraction of the current full
 _MIN_WS_SIZE = 10  # smallest working set, in groups
 _N_EXTRAPOLATE = 5  # residuals kept for the dual extrapolation
 _STALL_CHECKS = 50  # inner gap checks without a 10% improvement before giving up
+_FLOOR_CHECKS = 3  # outer rounds with a solved working set and a stuck gap
 
 
 def _extrapolate_probabilities(ops, history):
@@ -80,6 +81,9 @@ class SolverResult:
         Whether ``dual_gap <= tol * primal`` was reached within ``max_iter``.
     history : list of tuple
         ``(seconds, n_iter, primal, dual_gap, working_set_size)`` per outer iteration.
+    floored : bool
+        Whether the solver stopped short of ``tol`` because the full-data gap no
+        longer fell while the working set was solved: a rounding floor.
     """
 
     coef: np.ndarray
@@ -89,6 +93,7 @@ class SolverResult:
     n_iter: int
     converged: bool
     history: list
+    floored: bool = False
 
 
 class DataStats:
@@ -288,6 +293,7 @@ def solve(
     else:
         b = ops.zeros(K, f64)
     n_iter, history = 0, []
+    floor_checks, last_gap, inner_iter, floored = 0, math.inf, None, False
     ws_groups, P_dual = None, None
     converged = False
     while True:
@@ -315,6 +321,17 @@ def solve(
         if gap <= tol * abs(primal):
             converged = True
             break
+        # The working set was already solved (no inner step) and the full gap did
+        # not fall: it is at its rounding floor (e.g. the float32 pass over X), and
+        # another round would do the same again.
+        if inner_iter == 0 and gap > 0.9 * last_gap:
+            floor_checks += 1
+            if floor_checks >= _FLOOR_CHECKS:
+                floored = True
+                break
+        else:
+            floor_checks = 0
+        last_gap = gap
         if n_iter >= max_iter:
             break
         # ---- working set: active groups plus the worst violators of the KKT conditions
@@ -406,4 +423,5 @@ def solve(
         n_iter=int(n_iter),
         converged=converged,
         history=history,
+        floored=floored,
     )
