@@ -427,7 +427,10 @@ class GroupLassoClassifier(_GroupLassoBase):
         fresh process, such as a joblib worker).
     dtype : {"float32", "float64"}, default=None
         Precision of the passes over ``X``; None keeps float32 input as float32 and
-        converts anything else to float64. The working-set solve is always float64.
+        converts anything else to float64. The working-set solve is always float64,
+        and so are the certificate's products for the groups near their threshold,
+        so a float32 ``X`` is certified below float32's resolution (``tol=1e-10``
+        works).
     tol : float, default=1e-4
         Stop when the duality gap is at most ``tol`` times the objective. The gap is
         an upper bound: the true relative suboptimality is usually orders of
