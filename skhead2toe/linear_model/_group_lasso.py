@@ -141,7 +141,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
     def _check_convergence(self, result, what):
         if not result.converged:
             rel = result.dual_gap / max(abs(result.primal), 1e-300)
-            if getattr(result, "floored", False):
+            if result.floored:
                 warnings.warn(
                     f"{what} stopped at relative duality gap {rel:.2e} > "
                     f"tol={self.tol:.1e}: the gap no longer falls, a rounding floor "

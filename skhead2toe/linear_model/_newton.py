@@ -366,13 +366,13 @@ def _support_step(H, g, V0, groups, alpha, n_features):
     # Adding a constant to every class of the intercept changes nothing: a flat
     # direction of Hs, to which the gradient is orthogonal. Curving it (by the mean
     # curvature) leaves the step unchanged and the system well conditioned.
-    scale = max(float(np.trace(Hs)) / idx.size, 1e-300)
+    mean_curvature = max(float(np.trace(Hs)) / idx.size, 1e-300)
     if n_rows > n_features:
-        Hs[-K:, -K:] += scale / K
+        Hs[-K:, -K:] += mean_curvature / K
     # Other flat directions are real: the penalty is linear along a split of weight
     # between duplicated columns. A small damping keeps the step out of them (the
     # gradient has no component there) instead of amplifying rounding errors.
-    Hs[np.diag_indices_from(Hs)] += _SUPPORT_DAMPING * scale
+    Hs[np.diag_indices_from(Hs)] += _SUPPORT_DAMPING * mean_curvature
     try:
         step = -cho_solve(cho_factor(Hs, lower=True, check_finite=False), gs)
     except LinAlgError:
