@@ -66,6 +66,7 @@ _CD_FULL_EVERY = 10  # sweeps over the active rows between two full sweeps
 _CD_RTOL = 0.1  # model solves stop when a sweep moves this fraction of the first
 _SUPPORT_DAMPING = 1e-8  # Levenberg damping of support steps, relative to the curvature
 _CD_ANDERSON = 5  # active-row sweeps between two Anderson extrapolations of the model
+_EXTRA_STEPS = 2  # support steps beyond the inner target, towards the final one
 
 
 def newton_fits(n_rows, n_classes):
@@ -145,45 +146,120 @@ def _solve_model(H, g, V0, groups, alpha, n_features):
     Variable ``V`` of shape (m', K); the model is
     ``<g, V - V0> + (V - V0)^T H (V - V0) / 2 + alpha sum_g w_g ||V_g||`` with the
     penalty on the first ``n_features`` rows only. Backtracking is exact for a
-    quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``.
+    quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``. The iterates are
+    kept flat (``vec(V)``, row-major, as ``H`` is laid out), and one feature per
+    group takes a row-wise soft-thresholding without the segment sums: a model
+    solve is a few hundred cheap steps, so their overhead is what it costs.
     """
     shape = V0.shape
+    n_pen = n_features * shape[1]
     L = _power_lipschitz(H)
+    per_row = groups.n_groups == n_features
+    tau = alpha * groups.weights[groups.ids]  # per-row thresholds when per_row
 
-    def prox(U, step):
-        out = U.copy()
-        out[:n_features] = prox_group_lasso(
-            NUMPY_OPS, U[:n_features], groups, alpha * step
-        )
-        return out
+    def prox(u, step):
+        """Group soft-thresholding of the penalised rows of flat ``u``, in place."""
+        W = u[:n_pen].reshape(n_features, shape[1])
+        if per_row:
+            norms = np.sqrt(np.einsum("ij,ij->i", W, W))
+            W *= np.maximum(1.0 - step * tau / np.maximum(norms, 1e-300), 0.0)[:, None]
+        else:
+            W[...] = prox_group_lasso(NUMPY_OPS, W, groups, alpha * step)
+        return u
 
-    V, HD = V0, np.zeros(shape)  # HD = H (V - V0)
-    Y, HDy = V, HD
+    g = g.ravel()
+    v0 = V0.ravel()
+    v, hd = v0, np.zeros_like(v0)  # hd = H (v - v0)
+    y, hdy = v, hd
     t = 1.0
     gm0 = None
     for _ in range(_MODEL_MAX_ITER):
-        grad = g + HDy
+        grad = g + hdy
         while True:
-            Vn = prox(Y - grad / L, 1.0 / L)
-            HDn = (H @ (Vn - V0).ravel()).reshape(shape)
-            step = Vn - Y
-            sq = float(np.vdot(step, step))
-            if float(np.vdot(step, HDn - HDy)) <= L * sq * (1 + 1e-12) or sq == 0:
+            vn = prox(y - grad / L, 1.0 / L)
+            hdn = H @ (vn - v0)
+            step = vn - y
+            sq = float(step @ step)
+            if float(step @ (hdn - hdy)) <= L * sq * (1 + 1e-12) or sq == 0:
                 break
             L *= 2.0
-        gm = L * math.sqrt(sq)  # norm of the gradient mapping at Y
+        gm = L * math.sqrt(sq)  # norm of the gradient mapping at y
         if gm0 is None:
             gm0 = gm
         if gm <= _MODEL_RTOL * gm0:
-            return Vn
-        if float(np.vdot(Y - Vn, Vn - V)) > 0:  # adaptive restart
+            return vn.reshape(shape)
+        if float((y - vn) @ (vn - v)) > 0:  # adaptive restart
             t = 1.0
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
         beta = (t - 1.0) / t_next
         t = t_next
-        Y = Vn + beta * (Vn - V)
-        HDy = HDn + beta * (HDn - HD)
-        V, HD = Vn, HDn
+        y = vn + beta * (vn - v)
+        hdy = hdn + beta * (hdn - hd)
+        v, hd = vn, hdn
+    return v.reshape(shape)
+
+
+def _solve_model_bcd(H, g, V0, groups, alpha, n_features):
+    """Minimise the Newton model by cyclic block coordinate descent on explicit ``H``.
+
+    One feature per group. Row ``j`` takes a group soft-thresholding step with the
+    largest eigenvalue of its ``K x K`` diagonal block of ``H``, then the model
+    gradient ``g + H (V - V0)`` is updated by one ``K x m'K`` product; sweeps
+    alternate between all rows and the non-zero ones, as in
+    :func:`_solve_model_cd`, until a sweep moves less than ``_MODEL_RTOL`` times
+    the first. On the small working sets of Head2Toe's problems a row step costs
+    about what a FISTA step's vector operations do, and a few dozen sweeps reach
+    a lower model value than the few hundred FISTA steps of :func:`_solve_model`
+    (measured: 1.5 ms against 9.6 ms at ``(m + 1) K = 110``, 45 ms against 60 ms
+    at 770).
+    """
+    mp, K = V0.shape
+    H_rows = H.reshape(mp, K, mp * K)  # block row j: the K rows of H for row j
+    diagonal = np.arange(mp)
+    blocks = H.reshape(mp, K, mp, K)[diagonal, :, diagonal, :]
+    L = np.maximum(np.linalg.eigvalsh(blocks)[:, -1], 1e-12)
+    inv_L = 1.0 / L
+    thresh = np.zeros(mp)
+    thresh[:n_features] = alpha * groups.weights[groups.ids] / L[:n_features]
+    V = V0.copy()
+    grad = g.ravel().copy()  # g + H (V - V0), kept up to date
+    G = grad.reshape(mp, K)
+    everything = list(range(mp))
+    rows = everything
+    first = None
+    for sweep in range(_CD_MAX_SWEEPS):
+        moved = 0.0
+        for j in rows:
+            vj = V[j]
+            u = vj - G[j] * inv_L[j]
+            if thresh[j]:
+                norm = math.sqrt(np.dot(u, u))
+                if norm <= thresh[j]:
+                    if not vj.any():
+                        continue  # stays at zero
+                    u = np.zeros(K)
+                else:
+                    u *= 1.0 - thresh[j] / norm
+            delta = u - vj
+            sq = np.dot(delta, delta)
+            if sq == 0.0:
+                continue
+            V[j] = u
+            moved += L[j] * L[j] * sq
+            grad += np.dot(delta, H_rows[j])
+        moved = math.sqrt(moved)
+        full = rows is everything
+        if first is None:
+            first = moved
+        if moved <= _MODEL_RTOL * first:
+            if full:
+                break
+            rows = everything  # converged on the active rows: check them all
+        elif full:
+            active = np.flatnonzero(np.any(V[:n_features] != 0, axis=1)).tolist()
+            rows = active + everything[n_features:]
+        elif sweep % _CD_FULL_EVERY == 0:
+            rows = everything
     return V
 
 
@@ -333,7 +409,7 @@ def _support_settled(W, grad, groups, alpha):
     return bool(np.all(pull <= alpha * groups.weights[zero]))
 
 
-def _support_step(H, g, V0, groups, alpha, n_features):
+def _support_step(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     """Newton step of the full objective on the current support, or None.
 
     Once the support (the non-zero groups) is identified, the penalty is smooth
@@ -343,15 +419,19 @@ def _support_step(H, g, V0, groups, alpha, n_features):
     support, which converges quadratically where the model solved by FISTA gains
     about one digit per step. Zero groups stay zero; the caller falls back to the
     model step when the support has to change.
+
+    Only the support's rows of the Hessian are formed (from ``Xt``, ``P``, ``c``
+    and ``l2``, as in :func:`hessian`): half the working set at most, so a
+    quarter of the cost of the working set's Hessian or less. Returns None when
+    the support is empty or too large for an explicit Hessian.
     """
     n_rows, K = V0.shape
     norms = group_norms(NUMPY_OPS, V0[:n_features], groups)
     support = np.flatnonzero(norms[groups.ids] > 0)
-    if support.size == 0:
+    if support.size == 0 or not newton_fits(support.size, K):
         return None
     rows = np.concatenate([support, np.arange(n_features, n_rows)])  # + intercept
-    idx = (rows[:, None] * K + np.arange(K)).ravel()
-    Hs = H[np.ix_(idx, idx)]
+    Hs = hessian(Xt[:, rows], P, c, l2, support.size)
     gs = g[rows].ravel().copy()
     for group in np.unique(groups.ids[support]):
         members = np.flatnonzero(groups.ids[support] == group)  # positions in rows
@@ -366,7 +446,7 @@ def _support_step(H, g, V0, groups, alpha, n_features):
     # Adding a constant to every class of the intercept changes nothing: a flat
     # direction of Hs, to which the gradient is orthogonal. Curving it (by the mean
     # curvature) leaves the step unchanged and the system well conditioned.
-    mean_curvature = max(float(np.trace(Hs)) / idx.size, 1e-300)
+    mean_curvature = max(float(np.trace(Hs)) / Hs.shape[0], 1e-300)
     if n_rows > n_features:
         Hs[-K:, -K:] += mean_curvature / K
     # Other flat directions are real: the penalty is linear along a split of weight
@@ -394,12 +474,18 @@ def _objective(Z, W, stats, groups, alpha, l2):
     return loss + group_penalty(NUMPY_OPS, W, groups, alpha, l2), P
 
 
-def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter):
+def prox_newton(
+    X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter, final_tol=None
+):
     """Proximal Newton on a (restricted) problem; same contract as ``_apg``.
 
     Returns ``(W, b, primal, gap, n_iter, None)``; stops once the duality gap of this
     problem is at most ``tol`` (absolute), after ``max_iter`` Newton steps, or when
-    the gap stalls at the rounding floor.
+    the gap stalls at the rounding floor. With ``final_tol`` (the caller's final
+    target), a solve that reaches ``tol`` by a support step that gained at least a
+    digit goes on to ``final_tol``, by at most ``_EXTRA_STEPS`` more steps: the
+    steps converge quadratically there, and one costs a fraction of the pass over
+    the full data that would otherwise find the gap just short of the target.
     """
     n, m = X.shape
     c = stats.c
@@ -409,7 +495,7 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
     F, P = _objective(Z, W, stats, groups, alpha, l2)
     best = (math.inf, W, b, F)
     gap, n_iter, stalled = math.inf, 0, 0
-    took_support, gap_before = False, math.inf
+    took_support, gap_before, extra = False, math.inf, 0
     while True:
         gap, _ = dual_gap(NUMPY_OPS, X, F, P, stats, groups, alpha, l2, fit_intercept)
         if gap < best[0]:
@@ -417,10 +503,16 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
             best = (gap, W, b, F)
         else:
             stalled += 1
-        if gap <= tol or stalled >= _STALL_STEPS or n_iter >= max_iter:
+        quadratic = took_support and gap <= 0.1 * gap_before
+        if gap <= tol and quadratic and final_tol is not None and gap > final_tol:
+            extra += 1
+            done = extra > _EXTRA_STEPS
+        else:
+            done = gap <= tol
+        if done or stalled >= _STALL_STEPS or n_iter >= max_iter:
             break
         # after a support step that gained less than a digit, a model step
-        on_support = not took_support or gap <= 0.1 * gap_before
+        on_support = not took_support or quadratic
         gap_before, took_support = gap, False
         n_iter += 1
         R = c[:, None] * P - stats.Yc
@@ -428,15 +520,17 @@ def prox_newton(X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter)
         if l2:
             g[:mf] += l2 * W
         V0 = np.vstack([W, b[None, :]]) if fit_intercept else W
-        if newton_fits(m, P.shape[1]):
+        Vn = None
+        if on_support and _support_settled(W, g[:mf], groups, alpha):
+            Vn = _support_step(Xt, P, c, l2, g, V0, groups, alpha, mf)
+        took_support = Vn is not None
+        if Vn is None and newton_fits(m, P.shape[1]):
             H = hessian(Xt, P, c, l2, mf)
-            Vn = None
-            if on_support and _support_settled(W, g[:mf], groups, alpha):
-                Vn = _support_step(H, g, V0, groups, alpha, mf)
-            took_support = Vn is not None
-            if Vn is None:
+            if groups.n_groups == mf:
+                Vn = _solve_model_bcd(H, g, V0, groups, alpha, mf)
+            else:
                 Vn = _solve_model(H, g, V0, groups, alpha, mf)
-        else:
+        elif Vn is None:
             Vn = _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, mf)
         D = Vn - V0
         pen0 = group_penalty(NUMPY_OPS, W, groups, alpha, 0.0)

@@ -386,6 +386,7 @@ def solve(
                 b,
                 target,
                 max_iter - n_iter,
+                final_tol=0.5 * tol * abs(primal),
             )
         if inner_gap > target:
             # FISTA, or its fallback when the (quasi-)Newton steps stalled short of the
