@@ -15,19 +15,24 @@ ill-conditioning that near-separable classes give the softmax loss (the conditio
 number grows like ``1e4`` at ``0.01 alpha_max``). Each step
 
 1. forms ``H`` and the gradient ``g`` at ``V = (W, b)``;
-2. minimises the model ``<g, D> + D^T H D / 2 + alpha sum_g w_g ||W_g + D_g||`` by
-   accelerated proximal gradient on the explicit quadratic (cheap: no ``exp``, no
-   pass over ``X``), to a relative accuracy of the gradient mapping;
+2. minimises the model ``<g, D> + D^T H D / 2 + alpha sum_g w_g ||W_g + D_g||`` on
+   the explicit quadratic (cheap: no ``exp``, no pass over ``X``): by cyclic block
+   coordinate descent over the rows with one feature per group
+   (:func:`_solve_model_bcd`), by accelerated proximal gradient otherwise
+   (:func:`_solve_model`), to a relative accuracy of the first step;
 3. backtracks along ``D`` on the true objective (Armijo on the model decrease, as
    in Lee, Sun & Saunders, 2014).
 
 Step 2 is skipped when the support (the non-zero groups) looks settled, that is
 when no zero group of the working set violates its optimality condition
 (:func:`_support_settled`): the objective is then smooth on the support, and one
-Cholesky solve with the data Hessian plus the penalty's curvature gives the exact
-Newton step there (:func:`_support_step`), converging quadratically where the
-inexact model steps gain about a digit each. A support step that gains less than
-a digit of the gap is followed by a model step, which may change the support.
+Cholesky solve with the data Hessian of the support (formed for the support's
+rows only) plus the penalty's curvature gives the exact Newton step there
+(:func:`_support_step`), converging quadratically where the inexact model steps
+gain about a digit each. A support step that gains less than a digit of the gap
+is followed by a model step, which may change the support. In that quadratic
+phase a solve asked for ``tol`` goes on to the caller's final target
+(``final_tol``), by at most ``_EXTRA_STEPS`` steps.
 
 Larger working sets (one feature per group) solve the model in step 2 by cyclic
 block coordinate descent without forming ``H`` (:func:`_solve_model_cd`), as
@@ -146,57 +151,46 @@ def _solve_model(H, g, V0, groups, alpha, n_features):
     Variable ``V`` of shape (m', K); the model is
     ``<g, V - V0> + (V - V0)^T H (V - V0) / 2 + alpha sum_g w_g ||V_g||`` with the
     penalty on the first ``n_features`` rows only. Backtracking is exact for a
-    quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``. The iterates are
-    kept flat (``vec(V)``, row-major, as ``H`` is laid out), and one feature per
-    group takes a row-wise soft-thresholding without the segment sums: a model
-    solve is a few hundred cheap steps, so their overhead is what it costs.
+    quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``.
     """
     shape = V0.shape
-    n_pen = n_features * shape[1]
     L = _power_lipschitz(H)
-    per_row = groups.n_groups == n_features
-    tau = alpha * groups.weights[groups.ids]  # per-row thresholds when per_row
 
-    def prox(u, step):
-        """Group soft-thresholding of the penalised rows of flat ``u``, in place."""
-        W = u[:n_pen].reshape(n_features, shape[1])
-        if per_row:
-            norms = np.sqrt(np.einsum("ij,ij->i", W, W))
-            W *= np.maximum(1.0 - step * tau / np.maximum(norms, 1e-300), 0.0)[:, None]
-        else:
-            W[...] = prox_group_lasso(NUMPY_OPS, W, groups, alpha * step)
-        return u
+    def prox(U, step):
+        out = U.copy()
+        out[:n_features] = prox_group_lasso(
+            NUMPY_OPS, U[:n_features], groups, alpha * step
+        )
+        return out
 
-    g = g.ravel()
-    v0 = V0.ravel()
-    v, hd = v0, np.zeros_like(v0)  # hd = H (v - v0)
-    y, hdy = v, hd
+    V, HD = V0, np.zeros(shape)  # HD = H (V - V0)
+    Y, HDy = V, HD
     t = 1.0
     gm0 = None
     for _ in range(_MODEL_MAX_ITER):
-        grad = g + hdy
+        grad = g + HDy
         while True:
-            vn = prox(y - grad / L, 1.0 / L)
-            hdn = H @ (vn - v0)
-            step = vn - y
-            sq = float(step @ step)
-            if float(step @ (hdn - hdy)) <= L * sq * (1 + 1e-12) or sq == 0:
+            Vn = prox(Y - grad / L, 1.0 / L)
+            HDn = (H @ (Vn - V0).ravel()).reshape(shape)
+            step = Vn - Y
+            sq = float(np.vdot(step, step))
+            if float(np.vdot(step, HDn - HDy)) <= L * sq * (1 + 1e-12) or sq == 0:
                 break
             L *= 2.0
-        gm = L * math.sqrt(sq)  # norm of the gradient mapping at y
+        gm = L * math.sqrt(sq)  # norm of the gradient mapping at Y
         if gm0 is None:
             gm0 = gm
         if gm <= _MODEL_RTOL * gm0:
-            return vn.reshape(shape)
-        if float((y - vn) @ (vn - v)) > 0:  # adaptive restart
+            return Vn
+        if float(np.vdot(Y - Vn, Vn - V)) > 0:  # adaptive restart
             t = 1.0
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
         beta = (t - 1.0) / t_next
         t = t_next
-        y = vn + beta * (vn - v)
-        hdy = hdn + beta * (hdn - hd)
-        v, hd = vn, hdn
-    return v.reshape(shape)
+        Y = Vn + beta * (Vn - V)
+        HDy = HDn + beta * (HDn - HD)
+        V, HD = Vn, HDn
+    return V
 
 
 def _solve_model_bcd(H, g, V0, groups, alpha, n_features):
