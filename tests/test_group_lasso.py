@@ -1,6 +1,7 @@
 """Optimality, agreement and behaviour of the group-lasso head."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -334,6 +335,16 @@ def test_one_class_and_empty_errors(data):
         GroupLassoClassifier().fit(X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="0 sample"):
         GroupLassoClassifier().fit(X[:0], y[:0])
+    # a class whose samples all weigh 0 has no optimum: a clear error, before any
+    # work, for both estimators (also when every class but one weighs nothing)
+    from skhead2toe import GroupLassoClassifierCV
+
+    for weighted in ([1], [0, 1]):
+        weights = np.isin(y, weighted).astype(float)
+        zero = sorted(set(np.unique(y).tolist()) - set(weighted))
+        for est in (GroupLassoClassifier(), GroupLassoClassifierCV(alphas=3, cv=3)):
+            with pytest.raises(ValueError, match=re.escape(f"{zero} weigh 0")):
+                est.fit(X, y, sample_weight=weights)
 
 
 def test_digits_accuracy():

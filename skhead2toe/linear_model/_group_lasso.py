@@ -119,7 +119,16 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the "
-                f"data contain only one class: {classes[0]!r}."
+                f"data contain only one class: {classes.tolist()[0]!r}."
+            )
+        unweighted = classes[(c @ onehot) <= 0].tolist()
+        if unweighted:
+            # such a class has no optimum (its intercept goes to -inf), and the
+            # solver's certificate has no dual point for it
+            raise ValueError(
+                "Every class in y needs a positive total sample_weight, but class"
+                f"{'es' if len(unweighted) > 1 else ''} {unweighted} weigh 0 in all. "
+                "Drop those samples, or give them weight."
             )
         return X, onehot, c, classes
 
