@@ -410,7 +410,7 @@ def _support_step(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     there: ``alpha w_g ||V_g||`` has gradient ``alpha w_g V_g / ||V_g||`` and Hessian
     ``alpha w_g (I - u u^T) / ||V_g||`` with ``u = V_g / ||V_g||``. One linear solve
     with the data Hessian plus these blocks gives the exact Newton direction on the
-    support, which converges quadratically where the model solved by FISTA gains
+    support, which converges quadratically where the inexact model steps gain
     about one digit per step. Zero groups stay zero; the caller falls back to the
     model step when the support has to change.
 
