@@ -8,13 +8,20 @@ them on the whole Fashion-MNIST test set, with McNemar's paired test. It then
 scores, on the same test set, the Head2Toe heads that cross-validation did *not*
 pick (every alpha of the path at every kept fraction and refit ridge), so that one
 sees whether another ranking of the features or another refit would have closed
-the gap: an ablation, not a tuning (the test set picks nothing).
+the gap: an ablation, not a tuning (the test set picks nothing). Last, a control:
+the same refit on random feature subsets of each kept size, against the subsets
+the group-lasso ranking picks. Where the ranking beats chance, selection works;
+where it no longer does, no ranking can close a gap to the whole pool.
 
-Needs Debian's ``dataset-fashion-mnist``. About 15 minutes on 2 CPU cores with a
-cold feature cache (11,000 images through the backbone), 5 with a warm one::
+Needs Debian's ``dataset-fashion-mnist``. About 20 minutes on 2 CPU cores with a
+cold feature cache (11,000 images through the backbone), 10 with a warm one::
 
     python benchmarks/bench_fashion_selection.py --cache ~/.cache/skhead2toe
     python benchmarks/bench_fashion_selection.py --target-size 4096  # a larger pool
+    python benchmarks/bench_fashion_selection.py --normalize standard
+
+``--target-size`` and ``--normalize`` name the results file, e.g.
+``results/bench_fashion_selection_t4096.json`` or ``..._t1024_standard.json``.
 """
 
 import argparse
@@ -30,6 +37,31 @@ def main(argv=None):
     p.add_argument("--cache", default=None, help="feature cache directory")
     p.add_argument("--target-size", type=int, default=1024)
     p.add_argument("--cv", type=int, default=3)
+    p.add_argument(
+        "--normalize",
+        choices=("unit", "standard"),
+        default="unit",
+        help="the featurizer's normalisation; 'standard' features are then scaled "
+        "by one global factor to the mean square of 'unit' ones (see below)",
+    )
+    p.add_argument(
+        "--refit-l2s",
+        type=float,
+        nargs="+",
+        default=[1e-3, 1e-4, 1e-5],
+        help="the refit ridge grid of GroupLassoClassifierCV (default: its own)",
+    )
+    p.add_argument(
+        "--no-ablation",
+        action="store_true",
+        help="skip scoring every head of the CV grid (the slow part on a big pool)",
+    )
+    p.add_argument(
+        "--random-subsets",
+        type=int,
+        default=3,
+        help="random feature subsets per kept fraction in the control (0: none)",
+    )
     p.add_argument("--out", default=None, help="JSON results (default: results/)")
     args = p.parse_args(argv)
 
@@ -53,18 +85,34 @@ def main(argv=None):
     X_train, _, y_train, _ = load_task("fashion-mnist", 1000, None, 0)
     X_test, y_test = load_fashion_mnist(subset="test")
     feat = MultiLayerFeaturizer(
-        target_size=args.target_size, cache=args.cache, progress=True, random_state=0
+        target_size=args.target_size,
+        normalize=args.normalize,
+        cache=args.cache,
+        progress=True,
+        random_state=0,
     )
     t0 = time.perf_counter()
     Z_train = feat.fit_transform(X_train)
     Z_test = feat.transform(X_test)
+    if args.normalize == "standard":
+        # One global factor changes no method, only where the fixed grids (the
+        # probe's C, the refit's ridge, both set for unit layers) fall: scaled
+        # to the mean square n_layers / n_features of unit layers, they cover the
+        # same range of relative strengths.
+        scale = np.float32(np.sqrt(len(feat.layer_names_) / Z_train.shape[1]))
+        Z_train *= scale
+        Z_test *= scale
     print(f"features: {Z_train.shape[1]} in {time.perf_counter() - t0:.0f} s")
     last = feat.feature_groups_ == feat.feature_groups_.max()
 
     linear = _probe(args.cv, None).fit(Z_train[:, last], y_train)
     every = _probe(args.cv, None).fit(Z_train, y_train)
     head = GroupLassoClassifierCV(
-        alphas=N_ALPHAS, keep_fractions=KEEP_FRACTIONS, cv=args.cv, random_state=0
+        alphas=N_ALPHAS,
+        keep_fractions=KEEP_FRACTIONS,
+        refit_l2s=args.refit_l2s,
+        cv=args.cv,
+        random_state=0,
     ).fit(Z_train, y_train)
     pred = {
         LINEAR: linear.predict(Z_test[:, last]),
@@ -99,55 +147,92 @@ def main(argv=None):
     )
 
     # ablation: every (alpha, fraction, ridge) of the grid, scored on the test set
-    print("\nablation (test accuracy; CV picked the starred one):")
-    print(
-        f"{'alpha/amax':>10s} {'fraction':>8s} "
-        + " ".join(f"l2={v:<8g}" for v in head.refit_l2s_)
-    )
-    clf = GroupLassoClassifier(warm_start=True, random_state=0)
     grid = []
-    for alpha in head.alphas_:
-        clf.set_params(alpha=alpha, keep_fraction=None).fit(Z_train, y_train)
-        for fraction in KEEP_FRACTIONS:
-            accs = []
-            for l2 in head.refit_l2s_:
-                clf.set_params(keep_fraction=fraction, refit_l2=l2).fit(
-                    Z_train, y_train
+    if not args.no_ablation:
+        print("\nablation (test accuracy; CV picked the starred one):")
+        print(
+            f"{'alpha/amax':>10s} {'fraction':>8s} "
+            + " ".join(f"l2={v:<8g}" for v in head.refit_l2s_)
+        )
+        clf = GroupLassoClassifier(warm_start=True, random_state=0)
+        for alpha in head.alphas_:
+            clf.set_params(alpha=alpha, keep_fraction=None).fit(Z_train, y_train)
+            for fraction in KEEP_FRACTIONS:
+                accs = []
+                for l2 in head.refit_l2s_:
+                    clf.set_params(keep_fraction=fraction, refit_l2=l2).fit(
+                        Z_train, y_train
+                    )
+                    accs.append(float(clf.score(Z_test, y_test)))
+                    clf.set_params(keep_fraction=None)
+                chosen = (alpha, fraction) == (head.alpha_, head.keep_fraction_)
+                grid.append(
+                    {
+                        "alpha_over_max": alpha / head.alphas_[0],
+                        "fraction": fraction,
+                        "accuracies": accs,
+                    }
                 )
-                accs.append(float(clf.score(Z_test, y_test)))
-                clf.set_params(keep_fraction=None)
-            star = (
-                "*" if (alpha, fraction) == (head.alpha_, head.keep_fraction_) else ""
-            )
-            grid.append(
-                {
-                    "alpha_over_max": alpha / head.alphas_[0],
-                    "fraction": fraction,
-                    "accuracies": accs,
-                }
+                print(
+                    f"{alpha / head.alphas_[0]:10.3g} {fraction:8g} "
+                    + " ".join(f"{a:10.4f}" for a in accs)
+                    + (" *" if chosen else "")
+                )
+        best = max(max(g["accuracies"]) for g in grid)
+        print(f"best Head2Toe head of the whole grid on the test set: {best:.4f}")
+
+    # control: the same refit on random subsets of each size. Where the ranking's
+    # edge over chance vanishes, no ranking can close a gap to all the features.
+    control = []
+    if args.random_subsets:
+        print(
+            f"\ncontrol: refit (l2={head.refit_l2_:g}) on {args.random_subsets} random "
+            "subsets of each size, against the group-lasso ranking at the chosen alpha"
+        )
+        print(f"{'fraction':>8s} {'ranked':>8s} {'random (mean, min-max)':>24s}")
+        ranked = GroupLassoClassifier(
+            alpha=head.alpha_, refit_l2=head.refit_l2_, random_state=0
+        )
+        rng = np.random.default_rng(0)
+        d = Z_train.shape[1]
+        for fraction in KEEP_FRACTIONS:
+            ranked.set_params(keep_fraction=fraction).fit(Z_train, y_train)
+            k = int(ranked.selected_features_.sum())
+            accs = []
+            for _ in range(args.random_subsets):
+                cols = np.sort(rng.choice(d, size=k, replace=False))
+                ridge = GroupLassoClassifier(
+                    alpha=0.0, l2=head.refit_l2_, random_state=0
+                ).fit(Z_train[:, cols], y_train)
+                accs.append(float(ridge.score(Z_test[:, cols], y_test)))
+            acc = float(ranked.score(Z_test, y_test))
+            control.append(
+                {"fraction": fraction, "n_features": k, "ranked": acc, "random": accs}
             )
             print(
-                f"{alpha / head.alphas_[0]:10.3g} {fraction:8g} "
-                + " ".join(f"{a:10.4f}" for a in accs)
-                + f" {star}"
+                f"{fraction:8g} {acc:8.4f} {np.mean(accs):10.4f} "
+                f"({min(accs):.4f}-{max(accs):.4f})"
             )
-    best = max(max(g["accuracies"]) for g in grid)
-    print(f"best Head2Toe head of the whole grid on the test set: {best:.4f}")
 
     out = args.out or os.path.join(
         os.path.dirname(os.path.abspath(__file__)),
         "results",
-        f"bench_fashion_selection_t{args.target_size}.json",
+        f"bench_fashion_selection_t{args.target_size}"
+        + ("" if args.normalize == "unit" else f"_{args.normalize}")
+        + ".json",
     )
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".tmp", "w") as f:
         json.dump(
             {
                 "target_size": args.target_size,
+                "normalize": args.normalize,
                 "n_features": Z_train.shape[1],
                 "methods": rows,
                 "head2toe_vs": comparisons,
                 "grid": grid,
+                "random_subsets": control,
+                "refit_l2s": [float(v) for v in head.refit_l2s_],
                 "chosen": {
                     "alpha_over_max": head.alpha_ / head.alphas_[0],
                     "keep_fraction": head.keep_fraction_,
