@@ -42,14 +42,15 @@ def main(argv=None):
         choices=("unit", "standard"),
         default="unit",
         help="the featurizer's normalisation; 'standard' features are then scaled "
-        "by one global factor to the mean square of 'unit' ones (see below)",
+        "by one global factor so that the fixed C and ridge grids keep their "
+        "relative strengths",
     )
     p.add_argument(
         "--refit-l2s",
         type=float,
         nargs="+",
-        default=[1e-3, 1e-4, 1e-5],
-        help="the refit ridge grid of GroupLassoClassifierCV (default: its own)",
+        default=None,
+        help="the refit ridge grid (default: GroupLassoClassifierCV's own)",
     )
     p.add_argument(
         "--no-ablation",
@@ -110,10 +111,12 @@ def main(argv=None):
     head = GroupLassoClassifierCV(
         alphas=N_ALPHAS,
         keep_fractions=KEEP_FRACTIONS,
-        refit_l2s=args.refit_l2s,
         cv=args.cv,
         random_state=0,
-    ).fit(Z_train, y_train)
+    )
+    if args.refit_l2s is not None:
+        head.set_params(refit_l2s=args.refit_l2s)
+    head.fit(Z_train, y_train)
     pred = {
         LINEAR: linear.predict(Z_test[:, last]),
         ALL_LAYERS: every.predict(Z_test),
