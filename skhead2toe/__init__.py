@@ -15,8 +15,8 @@ _LAZY = {
     "GroupLassoClassifier": "skhead2toe.linear_model",
     "GroupLassoClassifierCV": "skhead2toe.linear_model",
     "alpha_max": "skhead2toe.linear_model",
-    "MultiLayerFeaturizer": "skhead2toe.featurizer",
-    "list_layers": "skhead2toe.backbones",
+    "MultiLayerFeaturizer": "skhead2toe.feature_extraction",
+    "list_layers": "skhead2toe.feature_extraction",
 }
 
 __all__ = sorted(_LAZY)

@@ -3,7 +3,7 @@ import timm
 import torch
 from torch import nn
 
-from skhead2toe.backbones import (
+from skhead2toe.feature_extraction.backbones import (
     ALIASES,
     EMBEDDED,
     build_backbone,

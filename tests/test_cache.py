@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from joblib import Memory
 
-from skhead2toe import MultiLayerFeaturizer
-from skhead2toe._cache import FeatureCache, params_key
+from skhead2toe.feature_extraction import MultiLayerFeaturizer
+from skhead2toe.feature_extraction._cache import FeatureCache, params_key
 
 
 def _images(n=6, size=24, seed=0):
@@ -132,7 +132,7 @@ def test_corrupt_or_foreign_entries_are_recomputed(tmp_path, counted, damage):
 
 
 def feat_hashes(X):
-    from skhead2toe._images import as_source
+    from skhead2toe.feature_extraction._images import as_source
 
     return as_source(X).hashes(range(len(X)))
 

@@ -6,8 +6,8 @@ import timm
 import torch
 from torch import nn
 
-from skhead2toe import MultiLayerFeaturizer
-from skhead2toe._hooks import TapSet, pooled_dim
+from skhead2toe.feature_extraction import MultiLayerFeaturizer
+from skhead2toe.feature_extraction._hooks import TapSet, pooled_dim
 
 
 def _images(n=6, size=32, seed=0):
@@ -25,7 +25,7 @@ def _feat(backbone="test_resnet", **kw):
 
 def _input(feat, X):
     """The normalised model input for X, as the featurizer computes it."""
-    from skhead2toe._images import as_source, to_model_input
+    from skhead2toe.feature_extraction._images import as_source, to_model_input
 
     batch = as_source(X).load(range(len(X)), size=feat.data_config_["image_size"])
     return to_model_input(batch, feat.data_config_, torch.device("cpu"))
@@ -379,6 +379,6 @@ def test_pipeline_with_group_lasso_head(tmp_path, monkeypatch):
 
 
 def feat_hashes(X):
-    from skhead2toe._images import as_source
+    from skhead2toe.feature_extraction._images import as_source
 
     return as_source(X).hashes(range(len(X)))

@@ -21,7 +21,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from skhead2toe import MultiLayerFeaturizer
+from skhead2toe.feature_extraction import MultiLayerFeaturizer
 
 CONFIGS = {
     "resnet-random": dict(backbone="test_resnet", pretrained=False, random_state=0),
@@ -212,11 +212,12 @@ def _public_callables():
     import inspect
 
     for mod_name in (
-        "featurizer",
-        "backbones",
-        "_hooks",
-        "_images",
-        "_cache",
+        "feature_extraction",
+        "feature_extraction.featurizer",
+        "feature_extraction.backbones",
+        "feature_extraction._hooks",
+        "feature_extraction._images",
+        "feature_extraction._cache",
         "datasets",
         "anb",
     ):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from skhead2toe._hooks import (
+from skhead2toe.feature_extraction._hooks import (
     ShapeProbe,
     Tap,
     TapSet,

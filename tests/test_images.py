@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from skhead2toe._images import as_source, to_model_input
+from skhead2toe.feature_extraction._images import as_source, to_model_input
 
 CFG = {
     "image_size": 16,

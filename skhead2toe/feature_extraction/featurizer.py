@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from . import __version__
+from .. import __version__
 from ._cache import FeatureCache, cache_dir, params_key
 from ._hooks import CLS_TOKEN_MODES, ShapeProbe, Tap, TapSet, pool_output
 from ._images import as_source, to_model_input
