@@ -382,3 +382,13 @@ def feat_hashes(X):
     from skhead2toe.feature_extraction._images import as_source
 
     return as_source(X).hashes(range(len(X)))
+
+
+def test_old_import_paths_give_the_same_objects():
+    import skhead2toe
+    from skhead2toe import backbones, feature_extraction, featurizer
+
+    assert featurizer.MultiLayerFeaturizer is MultiLayerFeaturizer
+    assert skhead2toe.MultiLayerFeaturizer is MultiLayerFeaturizer
+    assert backbones.list_layers is feature_extraction.list_layers
+    assert skhead2toe.list_layers is feature_extraction.list_layers

@@ -31,6 +31,8 @@ _cache
 Importing this subpackage imports torch; ``import skhead2toe`` does not.
 """
 
+import importlib
+
 from ._images import to_model_input
 from .backbones import ALIASES, PRESETS, Backbone, build_backbone, list_layers
 from .featurizer import MultiLayerFeaturizer
@@ -44,3 +46,8 @@ __all__ = [
     "list_layers",
     "to_model_input",
 ]
+
+# skhead2toe.inspection recognises a featurizer by looking for the module
+# "skhead2toe.featurizer" in sys.modules (so that it never imports torch itself):
+# load that old path with the class until it looks at the new home.
+importlib.import_module("skhead2toe.featurizer")

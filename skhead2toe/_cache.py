@@ -1,0 +1,11 @@
+"""Moved to :mod:`skhead2toe.feature_extraction._cache`; kept for old imports."""
+
+from .feature_extraction._cache import (
+    MAGIC,
+    FeatureCache,
+    atomic_write,
+    cache_dir,
+    params_key,
+)
+
+__all__ = ["MAGIC", "FeatureCache", "atomic_write", "cache_dir", "params_key"]
