@@ -28,26 +28,31 @@ _images
 _cache
     The per-image on-disk feature cache.
 
-Importing this subpackage imports torch; ``import skhead2toe`` does not.
+Names are loaded on first use, so importing this subpackage (or its torch-free
+``_cache`` module) does not import torch.
 """
 
 import importlib
 
-from ._images import to_model_input
-from .backbones import ALIASES, PRESETS, Backbone, build_backbone, list_layers
-from .featurizer import MultiLayerFeaturizer
+_LAZY = {
+    "ALIASES": "backbones",
+    "PRESETS": "backbones",
+    "Backbone": "backbones",
+    "MultiLayerFeaturizer": "featurizer",
+    "build_backbone": "backbones",
+    "list_layers": "backbones",
+    "to_model_input": "_images",
+}
 
-__all__ = [
-    "ALIASES",
-    "PRESETS",
-    "Backbone",
-    "MultiLayerFeaturizer",
-    "build_backbone",
-    "list_layers",
-    "to_model_input",
-]
+__all__ = sorted(_LAZY)
 
-# skhead2toe.inspection recognises a featurizer by looking for the module
-# "skhead2toe.featurizer" in sys.modules (so that it never imports torch itself):
-# load that old path with the class until it looks at the new home.
-importlib.import_module("skhead2toe.featurizer")
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -5,51 +5,26 @@ An entry is stored at ``<root>/<params key>/<hash[:2]>/<image hash>.f32`` as
 ``MAGIC (8 bytes) | blake2b(params key, image hash, payload) (16 bytes) | payload``
 
 where the payload is the image's float32 feature row. Entries are written to a
-temporary file and moved into place with :func:`os.replace`, so a run killed in the
-middle leaves either a complete entry or none, and a later run resumes from the
-completed ones. On reading, the size and the checksum are verified: a truncated,
-corrupted or foreign entry (one written for other parameters or another image) is
-ignored, reported with a warning and recomputed.
+temporary file and moved into place (:func:`skhead2toe._io.atomic_write`), so a
+run killed in the middle leaves either a complete entry or none, and a later run
+resumes from the completed ones. On reading, the size and the checksum are
+verified: a truncated, corrupted or foreign entry (one written for other
+parameters or another image) is ignored, reported with a warning and recomputed.
 """
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write
+
 __all__ = ["FeatureCache", "cache_dir", "params_key"]
 
 MAGIC = b"SKH2T\x00\x01\n"
 _HEADER = len(MAGIC) + 16
-
-
-def atomic_write(path, write, *, suffix=""):
-    """Call ``write(binary_file)`` on a temporary file, then move it to ``path``.
-
-    A failure (or an interrupted run) leaves ``path`` as it was and no temporary
-    file behind.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        Destination; its folder must exist.
-    write : callable
-        Writes the content to the open binary file it is given.
-    suffix : str, default=""
-        Suffix of the temporary file.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def params_key(params):
