@@ -135,3 +135,25 @@ def test_content_hashes(rgb, tmp_path):
     assert as_source([str(p)]).hashes([0]) == as_source([str(p)]).hashes([0])
     pil = Image.fromarray(rgb[0])
     assert as_source([pil]).hashes([0]) != as_source([pil.convert("L")]).hashes([0])
+
+
+def test_hashing_then_loading_reads_each_file_once(rgb, tmp_path, monkeypatch):
+    from skhead2toe.feature_extraction import _images
+
+    paths = []
+    for i, im in enumerate(rgb):
+        Image.fromarray(im).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    ref = as_source(paths).load(range(3), size=16)
+    reads = []
+    read_bytes = _images._read_bytes
+
+    def counting(path, i):
+        reads.append(path)
+        return read_bytes(path, i)
+
+    monkeypatch.setattr(_images, "_read_bytes", counting)
+    source = as_source(paths)
+    source.hashes(range(3))
+    torch.testing.assert_close(source.load(range(3), size=16), ref)
+    assert sorted(reads) == sorted(paths)  # once for the hash and the pixels

@@ -209,6 +209,9 @@ class ImageSource:
         self.images = images
         self.kind = kind
         self.layout = layout
+        # File contents read by the last hashes() call, decoded by the next load()
+        # instead of read again: a cached run reads each file once.
+        self._file_bytes = {}
 
     def __len__(self):
         return len(self.images)
@@ -254,7 +257,7 @@ class ImageSource:
     def _load_item(self, i):
         item = self.images[i]
         if self.kind == "path":
-            return _read_file(item, i)[0]
+            return _read_file(item, i, self._file_bytes.pop(i, None))
         if self.kind == "pil":
             return _pil_to_tensor(item)
         shape = tuple(item.shape)
@@ -277,14 +280,17 @@ class ImageSource:
             for arrays.
         """
         out = []
+        file_bytes = {}
         for i in indices:
             item = self.images[int(i)]
             if self.kind == "path":
-                out.append(_hash(b"file", _read_bytes(item, int(i))))
+                file_bytes[int(i)] = data = _read_bytes(item, int(i))
+                out.append(_hash(b"file", data))
             elif self.kind == "pil":
                 out.append(_hash(b"pil", item.mode, item.size, item.tobytes()))
             else:
                 out.append(_array_hash(item))
+        self._file_bytes = file_bytes  # only the last batch's: memory stays small
         return out
 
 
@@ -313,14 +319,16 @@ def _pil_to_tensor(img):
     return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
 
 
-def _read_file(path, i):
+def _read_file(path, i, data=None):
+    """Decode image file ``path`` (item ``i``); ``data``: its bytes if already read."""
     from PIL import Image, UnidentifiedImageError
 
-    data = _read_bytes(path, i)
+    if data is None:
+        data = _read_bytes(path, i)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return _pil_to_tensor(img), data
+            return _pil_to_tensor(img)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValueError(
             f"cannot read image file {str(path)!r} (item {i}): {exc}"

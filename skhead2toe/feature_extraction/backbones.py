@@ -285,14 +285,6 @@ def _skippable(module):
     )
 
 
-_VIT_TAPS = ("norm1", "attn", "mlp.act", "mlp.fc2")
-
-
-def _resnet_names(layers):
-    names = [f"layer{i}.{j}" for i, st in enumerate(layers, 1) for j in range(len(st))]
-    return [*names, "pre_logits"]
-
-
 def _head2toe_names(model):
     from timm.models.convnext import ConvNeXt
     from timm.models.efficientnet import EfficientNet
