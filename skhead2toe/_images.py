@@ -1,5 +1,4 @@
 """Moved to :mod:`skhead2toe.feature_extraction._images`; kept for old imports."""
 
-from .feature_extraction._images import ImageSource, as_source, resize, to_model_input
-
-__all__ = ["ImageSource", "as_source", "resize", "to_model_input"]
+from .feature_extraction._images import *  # noqa: F403
+from .feature_extraction._images import __all__  # noqa: F401

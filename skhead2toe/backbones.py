@@ -1,21 +1,8 @@
 """Moved to :mod:`skhead2toe.feature_extraction.backbones`; kept for old imports."""
 
-from .feature_extraction.backbones import (
-    ALIASES,
+from .feature_extraction.backbones import *  # noqa: F403
+from .feature_extraction.backbones import (  # noqa: F401
     EMBEDDED,
-    PRESETS,
-    Backbone,
-    build_backbone,
-    list_layers,
+    __all__,
     resolve_layers,
 )
-
-__all__ = [
-    "ALIASES",
-    "EMBEDDED",
-    "PRESETS",
-    "Backbone",
-    "build_backbone",
-    "list_layers",
-    "resolve_layers",
-]

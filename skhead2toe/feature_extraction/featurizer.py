@@ -292,14 +292,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         for stale in ("mean_", "scale_"):  # from an earlier fit with "standard"
             self.__dict__.pop(stale, None)
         self.seed_ = self._draw_seed()
-        built = build_backbone(
-            self.backbone,
-            pretrained=self.pretrained,
-            seed=self.seed_,
-            image_size=self.image_size,
-            preprocessing=self.preprocessing,
-        )
-        self._model, self._model_device = built.model, torch.device("cpu")
+        built = self._build_model()
         self.backbone_tag_, self.weights_ = built.tag, built.weights
         self.data_config_ = built.data_config
         self._measure_layers(built.model, resolve_layers(built.model, self.layers))
@@ -395,16 +388,21 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
             )
         return out
 
+    def _build_model(self):
+        """Build the backbone (on the CPU) as the model to use; return it built."""
+        built = build_backbone(
+            self.backbone,
+            pretrained=self.pretrained,
+            seed=self.seed_,
+            image_size=self.image_size,
+            preprocessing=self.preprocessing,
+        )
+        self._model, self._model_device = built.model, torch.device("cpu")
+        return built
+
     def _get_model(self, device):
         if getattr(self, "_model", None) is None:
-            built = build_backbone(
-                self.backbone,
-                pretrained=self.pretrained,
-                seed=self.seed_,
-                image_size=self.image_size,
-                preprocessing=self.preprocessing,
-            )
-            self._model, self._model_device = built.model, torch.device("cpu")
+            self._build_model()
         if self._model_device != device:
             self._model.to(device)
             if device.type == "cuda":
