@@ -1,6 +1,20 @@
-"""Multinomial logistic regression with a group-lasso penalty (the Head2Toe head)."""
+"""Multinomial logistic regression with a group-lasso penalty (the Head2Toe head).
 
-from ._group_lasso import GroupLassoClassifier, GroupLassoClassifierCV
+How the code is organised (each concept in one module):
+
+* ``_group_lasso`` and ``_cv``: the estimators, thin: validate, assemble a problem,
+  call a backend, select and refit (shared code in ``_base``).
+* ``_problem``: the objective -- groups, value, gradient, prox, duality gap and step
+  size, one definition for every solver and backend.
+* ``_working_set``: the outer loop (certificate pass, working sets, stopping); the
+  inner solvers ``_apg`` (accelerated proximal gradient), ``_newton`` (proximal
+  Newton) and ``_lbfgs`` (smooth fits), each returning a ``_results.InnerResult``.
+* ``_numpy`` and ``_torch``: the array backends; ``_backend`` picks one.
+* ``_path``: ``alpha_max``, alpha grids and warm-started paths.
+"""
+
+from ._cv import GroupLassoClassifierCV
+from ._group_lasso import GroupLassoClassifier
 from ._path import alpha_grid, alpha_max, group_lasso_path
 
 __all__ = [

@@ -7,7 +7,7 @@ a ridge of ``1e-4`` to ``1e-6``) the condition number ``L / l2`` is ``1e4`` to
 ``1e6``: FISTA needs thousands of steps, quasi-Newton a few hundred.
 
 The stopping rule is the same certificate as everywhere else: the duality gap of
-:func:`._objective.dual_gap`. For an ``l2``-strongly convex function the gap at
+:meth:`._problem.Problem.dual_gap`. For an ``l2``-strongly convex function the gap at
 ``W`` is about ``||grad||^2 / (2 l2)``, so L-BFGS runs to the gradient norm that
 this predicts for the target gap, then the gap is computed exactly; if it is still
 above the target, L-BFGS continues from there with a tighter gradient tolerance.
@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
-from ._objective import NUMPY_OPS, dual_gap, softmax_loss
+from ._results import InnerResult
 
 __all__ = ["lbfgs_smooth"]
 
@@ -26,37 +26,48 @@ _ROUNDS = 12  # L-BFGS restarts, each with a 10x tighter gradient tolerance
 _MEMORY = 20  # curvature pairs kept by L-BFGS
 
 
-def _fun_grad(X, stats, l2, fit_intercept, d, K):
+def _fun_grad(problem, d, K):
     """Objective and gradient of the smooth problem on the flat ``(W, b)``."""
 
     def fun(v):
         W = v[: d * K].reshape(d, K)
-        b = v[d * K :] if fit_intercept else 0.0
-        loss, P = softmax_loss(NUMPY_OPS, X @ W + b, stats.Yc, stats.c)
-        loss += 0.5 * l2 * float(np.vdot(W, W))
-        R = stats.c[:, None] * P - stats.Yc
-        G = X.T @ R + l2 * W
-        grad = np.concatenate([G.ravel(), R.sum(0)]) if fit_intercept else G.ravel()
-        return float(loss), grad
+        b = v[d * K :] if problem.fit_intercept else 0.0
+        value, P = problem.smooth(problem.X @ W + b, W)
+        G, gb = problem.gradient(P, W)
+        grad = G.ravel() if gb is None else np.concatenate([G.ravel(), gb])
+        return float(value), grad
 
     return fun
 
 
-def lbfgs_smooth(X, stats, groups, l2, fit_intercept, W, b, tol, max_iter):
+def lbfgs_smooth(problem, W, b, *, tol, max_iter):
     """Minimise the ``alpha = 0`` objective by L-BFGS to a duality gap of ``tol``.
 
-    Same contract as the other inner solvers (``_solver._apg``,
-    ``_newton.prox_newton``): returns ``(W, b, primal, gap, n_iter, None)``, stops
-    once the duality gap is at most ``tol`` (absolute) or after ``max_iter``
-    gradient evaluations.
+    Parameters
+    ----------
+    problem : Problem
+        A numpy problem with ``alpha = 0`` and ``l2 > 0``.
+    W : ndarray of shape (m, K)
+        Starting coefficients.
+    b : ndarray of shape (K,)
+        Starting intercept.
+    tol : float
+        Stop once the duality gap is at most ``tol`` (absolute).
+    max_iter : int
+        Most gradient evaluations.
+
+    Returns
+    -------
+    result : InnerResult
+        The solution and its gap.
     """
-    if l2 <= 0:
-        raise ValueError("lbfgs_smooth needs l2 > 0 (a strongly convex problem).")
+    if problem.l2 <= 0 or problem.alpha != 0:
+        raise ValueError("lbfgs_smooth needs alpha = 0 and l2 > 0 (a smooth problem).")
     d, K = W.shape
-    fun = _fun_grad(X, stats, l2, fit_intercept, d, K)
-    v = np.concatenate([W.ravel(), b]) if fit_intercept else W.ravel().copy()
+    fun = _fun_grad(problem, d, K)
+    v = np.concatenate([W.ravel(), b]) if problem.fit_intercept else W.ravel().copy()
     # the gap of an l2-strongly convex function is about ||grad||^2 / (2 l2)
-    gtol = math.sqrt(2.0 * l2 * tol)
+    gtol = math.sqrt(2.0 * problem.l2 * tol)
     n_iter, gap, primal = 0, math.inf, math.inf
     for _ in range(_ROUNDS):
         if n_iter >= max_iter:
@@ -77,13 +88,11 @@ def lbfgs_smooth(X, stats, groups, l2, fit_intercept, W, b, tol, max_iter):
         v = res.x
         n_iter += int(res.nfev)
         W = v[: d * K].reshape(d, K)
-        b = v[d * K :] if fit_intercept else b
-        _, P = softmax_loss(NUMPY_OPS, X @ W + b, stats.Yc, stats.c)
+        b = v[d * K :] if problem.fit_intercept else b
+        _, P = problem.loss(problem.X @ W + b)
         primal = float(res.fun)
-        gap, _ = dual_gap(
-            NUMPY_OPS, X, primal, P, stats, groups, 0.0, l2, fit_intercept
-        )
+        gap, _ = problem.dual_gap(primal, P)
         if gap <= tol:
             break
         gtol *= 0.1
-    return W.copy(), np.array(b, dtype=np.float64), primal, gap, n_iter, None
+    return InnerResult(W.copy(), np.array(b, dtype=np.float64), primal, gap, n_iter)

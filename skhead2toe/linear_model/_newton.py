@@ -44,19 +44,17 @@ loop certifies the full problem, so the result is as certified as FISTA's.
 """
 
 import math
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.linalg.blas import dsyrk
 
 from ._anderson import anderson_weights
-from ._objective import (
-    NUMPY_OPS,
-    dual_gap,
-    group_norms,
-    group_penalty,
-    prox_group_lasso,
-)
+from ._apg import fista_momentum
+from ._numpy import NUMPY_OPS
+from ._problem import group_norms, power_iteration, prox_group_lasso
+from ._results import InnerResult
 
 __all__ = ["newton_applies", "newton_fits", "prox_newton"]
 
@@ -72,6 +70,32 @@ _CD_RTOL = 0.1  # model solves stop when a sweep moves this fraction of the firs
 _SUPPORT_DAMPING = 1e-8  # Levenberg damping of support steps, relative to the curvature
 _CD_ANDERSON = 5  # active-row sweeps between two Anderson extrapolations of the model
 _EXTRA_STEPS = 2  # support steps beyond the inner target, towards the final one
+
+
+class _Model(NamedTuple):
+    """The Newton model of a working-set problem at ``V0 = (W, b)``.
+
+    ``Xt`` is the working-set design with a column of ones last when there is an
+    intercept; ``P`` the softmax probabilities and ``g`` the gradient of the smooth
+    part at ``V0`` (one row per row of ``V0``); ``c``, ``l2``, ``groups`` and
+    ``alpha`` those of the problem; the penalty applies to the first
+    ``n_features`` rows.
+    """
+
+    Xt: Any
+    P: Any
+    c: Any
+    l2: float
+    g: Any
+    V0: Any
+    groups: Any
+    alpha: float
+    n_features: int
+
+    def penalty(self, V):
+        """Group-lasso penalty of the penalised rows of ``V``."""
+        norms = group_norms(NUMPY_OPS, V[: self.n_features], self.groups)
+        return self.alpha * float(np.vdot(self.groups.weights, norms))
 
 
 def newton_fits(n_rows, n_classes):
@@ -132,20 +156,11 @@ def hessian(Xt, P, c, l2, n_features):
 def _power_lipschitz(H, n_iter=20):
     """Upper estimate of ``lambda_max(H)`` (power iteration, then a 5% margin)."""
     v = np.ones(H.shape[0]) + np.linspace(0.0, 1.0, H.shape[0])
-    lam = 0.0
-    for _ in range(n_iter):
-        v /= max(np.linalg.norm(v), 1e-300)
-        w = H @ v
-        lam_new = float(v @ w)
-        v = w
-        if abs(lam_new - lam) <= 1e-3 * abs(lam_new):
-            lam = lam_new
-            break
-        lam = lam_new
+    lam = power_iteration(H.__matmul__, v, lambda a, b: float(a @ b), n_iter)
     return 1.05 * max(lam, 1e-300)
 
 
-def _solve_model(H, g, V0, groups, alpha, n_features):
+def _solve_model(H, model):
     """Minimise the Newton model by FISTA on the explicit quadratic.
 
     Variable ``V`` of shape (m', K); the model is
@@ -153,6 +168,7 @@ def _solve_model(H, g, V0, groups, alpha, n_features):
     penalty on the first ``n_features`` rows only. Backtracking is exact for a
     quadratic: ``L`` doubles until ``<dV, H dV> <= L ||dV||^2``.
     """
+    g, V0, groups, alpha, n_features = model[4:]
     shape = V0.shape
     L = _power_lipschitz(H)
 
@@ -182,18 +198,14 @@ def _solve_model(H, g, V0, groups, alpha, n_features):
             gm0 = gm
         if gm <= _MODEL_RTOL * gm0:
             return Vn
-        if float(np.vdot(Y - Vn, Vn - V)) > 0:  # adaptive restart
-            t = 1.0
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        beta = (t - 1.0) / t_next
-        t = t_next
+        t, beta = fista_momentum(t, float(np.vdot(Y - Vn, Vn - V)) > 0)
         Y = Vn + beta * (Vn - V)
         HDy = HDn + beta * (HDn - HD)
         V, HD = Vn, HDn
     return V
 
 
-def _solve_model_bcd(H, g, V0, groups, alpha, n_features):
+def _solve_model_bcd(H, model):
     """Minimise the Newton model by cyclic block coordinate descent on explicit ``H``.
 
     One feature per group. Row ``j`` takes a group soft-thresholding step with the
@@ -204,9 +216,9 @@ def _solve_model_bcd(H, g, V0, groups, alpha, n_features):
     the first. On the small working sets of Head2Toe's problems a row step costs
     about what a FISTA step's vector operations do, and a few dozen sweeps reach
     a lower model value than the few hundred FISTA steps of :func:`_solve_model`
-    (measured: 1.5 ms against 9.6 ms at ``(m + 1) K = 110``, 45 ms against 60 ms
-    at 770).
+    (measured in ``benchmarks/README.rst``, "Newton model solves").
     """
+    g, V0, groups, alpha, n_features = model[4:]
     mp, K = V0.shape
     H_rows = H.reshape(mp, K, mp * K)  # block row j: the K rows of H for row j
     diagonal = np.arange(mp)
@@ -273,7 +285,7 @@ def _block_curvatures(Xt, P, c, l2, n_features):
     return np.maximum(L, 1e-12)
 
 
-def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
+def _solve_model_cd(model):
     """Minimise the Newton model by cyclic block coordinate descent, Hessian-free.
 
     For working sets too large for an explicit Hessian, with one feature per
@@ -288,6 +300,7 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     over the same rows, the sweeps are extrapolated (:func:`_extrapolate_model`):
     on correlated features this halves the sweeps a model solve needs.
     """
+    Xt, P, c, l2, g, V0, groups, alpha, n_features = model
     n, mp = Xt.shape
     K = P.shape[1]
     L = _block_curvatures(Xt, P, c, l2, n_features)
@@ -302,7 +315,6 @@ def _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     tmp = np.empty((K, n))
     first = None
     history = []
-    model = (Xt, P, c, l2, g, V0, groups, alpha, n_features)
     everything = np.arange(mp)
     rows = everything
     for sweep in range(_CD_MAX_SWEEPS):
@@ -359,11 +371,7 @@ def _model_value(model, V):
     s = PQ.sum(axis=1)
     M = PQ - P * s[:, None]
     M *= c[:, None]
-    value = (
-        float(np.vdot(g, D))
-        + 0.5 * float(np.vdot(M, Q))
-        + group_penalty(NUMPY_OPS, V[:n_features], groups, alpha, 0.0)
-    )
+    value = float(np.vdot(g, D)) + 0.5 * float(np.vdot(M, Q)) + model.penalty(V)
     if l2:
         value += 0.5 * l2 * float(np.vdot(D[:n_features], D[:n_features]))
     return value, M.T
@@ -403,7 +411,7 @@ def _support_settled(W, grad, groups, alpha):
     return bool(np.all(pull <= alpha * groups.weights[zero]))
 
 
-def _support_step(Xt, P, c, l2, g, V0, groups, alpha, n_features):
+def _support_step(model):
     """Newton step of the full objective on the current support, or None.
 
     Once the support (the non-zero groups) is identified, the penalty is smooth
@@ -419,6 +427,7 @@ def _support_step(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     quarter of the cost of the working set's Hessian or less. Returns None when
     the support is empty or too large for an explicit Hessian.
     """
+    Xt, P, c, l2, g, V0, groups, alpha, n_features = model
     n_rows, K = V0.shape
     norms = group_norms(NUMPY_OPS, V0[:n_features], groups)
     support = np.flatnonzero(norms[groups.ids] > 0)
@@ -458,99 +467,152 @@ def _support_step(Xt, P, c, l2, g, V0, groups, alpha, n_features):
     return V0 + D
 
 
-def _objective(Z, W, stats, groups, alpha, l2):
-    """Objective and softmax probabilities from the logits ``Z`` (fused softmax)."""
-    zmax = Z.max(axis=1, keepdims=True)
-    E = np.exp(Z - zmax)
-    s = E.sum(axis=1)
-    loss = float(stats.c @ (np.log(s) + zmax[:, 0])) - float(np.vdot(stats.Yc, Z))
-    P = E / s[:, None]
-    return loss + group_penalty(NUMPY_OPS, W, groups, alpha, l2), P
+def _newton_point(model, on_support):
+    """Next point of a Newton step: a support step, else the model's minimiser.
 
-
-def prox_newton(
-    X, stats, groups, alpha, l2, fit_intercept, W, b, tol, max_iter, final_tol=None
-):
-    """Proximal Newton on a (restricted) problem; same contract as ``_apg``.
-
-    Returns ``(W, b, primal, gap, n_iter, None)``; stops once the duality gap of this
-    problem is at most ``tol`` (absolute), after ``max_iter`` Newton steps, or when
-    the gap stalls at the rounding floor. With ``final_tol`` (the caller's final
-    target), a solve that reaches ``tol`` by a support step that gained at least a
-    digit goes on to ``final_tol``, by at most ``_EXTRA_STEPS`` more steps: the
-    steps converge quadratically there, and one costs a fraction of the pass over
-    the full data that would otherwise find the gap just short of the target.
+    Returns the point and whether it came from a support step.
     """
-    n, m = X.shape
-    c = stats.c
-    Xt = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
-    mf = m  # penalised rows of V
+    mf = model.n_features
+    if on_support and _support_settled(
+        model.V0[:mf], model.g[:mf], model.groups, model.alpha
+    ):
+        Vn = _support_step(model)
+        if Vn is not None:
+            return Vn, True
+    if newton_fits(mf, model.P.shape[1]):
+        H = hessian(model.Xt, model.P, model.c, model.l2, mf)
+        if model.groups.n_groups == model.n_features:
+            return _solve_model_bcd(H, model), False
+        return _solve_model(H, model), False
+    return _solve_model_cd(model), False
+
+
+def _line_search(problem, model, Z, F, Vn):
+    """Backtracking along ``Vn - V0`` on the true objective (Armijo on the model).
+
+    Returns ``(W, b, Z, F, P)`` at the accepted point, or None when no step
+    of the 40 halvings decreases the objective enough.
+    """
+    V0, mf = model.V0, model.n_features
+    D = Vn - V0
+    decrease = float(np.vdot(model.g, D)) + model.penalty(Vn) - model.penalty(V0)
+    # slack for rounding: near the optimum the model decrease falls below the
+    # resolution of F, yet full steps still improve the gradient (the gap)
+    slack = 1e-13 * abs(F)
+    dZ = model.Xt @ D
+    step = 1.0
+    for _ in range(40):
+        Vt = V0 + step * D
+        Zt = Z + step * dZ
+        ft, Pt = problem.smooth(Zt, Vt[:mf])
+        Ft = ft + problem.penalty(Vt[:mf])
+        if Ft <= F + _ARMIJO * step * min(decrease, 0.0) + slack:
+            b = Vt[mf] if problem.fit_intercept else None
+            return Vt[:mf], b, Zt, Ft, Pt
+        step *= 0.5
+    return None
+
+
+def _model_at(problem, Xt, W, b, P):
+    """The Newton model of ``problem`` at ``(W, b)`` with probabilities ``P``."""
+    G, gb = problem.gradient(P, W)
+    if problem.fit_intercept:
+        g, V0 = np.vstack([G, gb[None, :]]), np.vstack([W, b[None, :]])
+    else:
+        g, V0 = G, W
+    return _Model(
+        Xt, P, problem.c, problem.l2, g, V0, problem.groups, problem.alpha, W.shape[0]
+    )
+
+
+class _Progress:
+    """Best certified point and the stopping rules of :func:`prox_newton`."""
+
+    def __init__(self, tol, final_tol):
+        self.tol, self.final_tol = tol, final_tol
+        self.best = (math.inf, None, None, math.inf)
+        self.stalled = self.extra = 0
+        self.took_support, self.gap_before = False, math.inf
+
+    def update(self, gap, W, b, F):
+        """Record the gap of the current point; return whether to stop."""
+        if gap < self.best[0]:
+            self.stalled = 0 if gap < 0.9 * self.best[0] else self.stalled + 1
+            self.best = (gap, W, b, F)
+        else:
+            self.stalled += 1
+        final = self.final_tol
+        if (
+            gap <= self.tol
+            and self.quadratic(gap)
+            and final is not None
+            and gap > final
+        ):
+            self.extra += 1
+            done = self.extra > _EXTRA_STEPS
+        else:
+            done = gap <= self.tol
+        return done or self.stalled >= _STALL_STEPS
+
+    def quadratic(self, gap):
+        """Whether the last step was a support step that gained a digit of gap."""
+        return self.took_support and gap <= 0.1 * self.gap_before
+
+
+def prox_newton(problem, W, b, *, tol, max_iter, final_tol=None):
+    """Proximal Newton on a (restricted) numpy problem.
+
+    Parameters
+    ----------
+    problem : Problem
+        The (working-set) problem, numpy backend.
+    W : ndarray of shape (m, K)
+        Starting coefficients.
+    b : ndarray of shape (K,)
+        Starting intercept.
+    tol : float
+        Stop once the duality gap of this problem is at most ``tol`` (absolute).
+    max_iter : int
+        Most Newton steps.
+    final_tol : float, default=None
+        The caller's final target. A solve that reaches ``tol`` by a support step
+        that gained at least a digit goes on to ``final_tol``, by at most
+        ``_EXTRA_STEPS`` more steps: the steps converge quadratically there, and
+        one costs a fraction of the pass over the full data that would otherwise
+        find the gap just short of the target.
+
+    Returns
+    -------
+    result : InnerResult
+        The point with the smallest certified gap; it also stops when the gap
+        stalls at the rounding floor.
+    """
+    X = problem.X
+    n = X.shape[0]
+    Xt = np.hstack([X, np.ones((n, 1))]) if problem.fit_intercept else X
     Z = X @ W + b
-    F, P = _objective(Z, W, stats, groups, alpha, l2)
-    best = (math.inf, W, b, F)
-    gap, n_iter, stalled = math.inf, 0, 0
-    took_support, gap_before, extra = False, math.inf, 0
+    f, P = problem.smooth(Z, W)
+    F = f + problem.penalty(W)
+    progress = _Progress(tol, final_tol)
+    n_iter = 0
     while True:
-        gap, _ = dual_gap(NUMPY_OPS, X, F, P, stats, groups, alpha, l2, fit_intercept)
-        if gap < best[0]:
-            stalled = 0 if gap < 0.9 * best[0] else stalled + 1
-            best = (gap, W, b, F)
-        else:
-            stalled += 1
-        quadratic = took_support and gap <= 0.1 * gap_before
-        if gap <= tol and quadratic and final_tol is not None and gap > final_tol:
-            extra += 1
-            done = extra > _EXTRA_STEPS
-        else:
-            done = gap <= tol
-        if done or stalled >= _STALL_STEPS or n_iter >= max_iter:
+        gap, _ = problem.dual_gap(F, P)
+        if progress.update(gap, W, b, F) or n_iter >= max_iter:
             break
         # after a support step that gained less than a digit, a model step
-        on_support = not took_support or quadratic
-        gap_before, took_support = gap, False
+        on_support = not progress.took_support or progress.quadratic(gap)
+        progress.gap_before = gap
         n_iter += 1
-        R = c[:, None] * P - stats.Yc
-        g = Xt.T @ R
-        if l2:
-            g[:mf] += l2 * W
-        V0 = np.vstack([W, b[None, :]]) if fit_intercept else W
-        Vn = None
-        if on_support and _support_settled(W, g[:mf], groups, alpha):
-            Vn = _support_step(Xt, P, c, l2, g, V0, groups, alpha, mf)
-        took_support = Vn is not None
-        if Vn is None and newton_fits(m, P.shape[1]):
-            H = hessian(Xt, P, c, l2, mf)
-            if groups.n_groups == mf:
-                Vn = _solve_model_bcd(H, g, V0, groups, alpha, mf)
-            else:
-                Vn = _solve_model(H, g, V0, groups, alpha, mf)
-        elif Vn is None:
-            Vn = _solve_model_cd(Xt, P, c, l2, g, V0, groups, alpha, mf)
-        D = Vn - V0
-        pen0 = group_penalty(NUMPY_OPS, W, groups, alpha, 0.0)
-        decrease = (
-            float(np.vdot(g, D))
-            + group_penalty(NUMPY_OPS, Vn[:mf], groups, alpha, 0.0)
-            - pen0
-        )
-        # slack for rounding: near the optimum the model decrease falls below the
-        # resolution of F, yet full steps still improve the gradient (the gap)
-        slack = 1e-13 * abs(F)
-        dZ = Xt @ D
-        step = 1.0
-        for _ in range(40):
-            Vt = V0 + step * D
-            Wt = Vt[:mf]
-            Ft, Pt = _objective(Z + step * dZ, Wt, stats, groups, alpha, l2)
-            if Ft <= F + _ARMIJO * step * min(decrease, 0.0) + slack:
-                break
-            step *= 0.5
-        else:
-            if not took_support:  # a failed support step falls back to the model
-                stalled = _STALL_STEPS
+        model = _model_at(problem, Xt, W, b, P)
+        Vn, progress.took_support = _newton_point(model, on_support)
+        accepted = _line_search(problem, model, Z, F, Vn)
+        if accepted is None:
+            if not progress.took_support:  # a failed support step: model step next
+                progress.stalled = _STALL_STEPS
             continue
-        W = Wt
-        b = Vt[mf] if fit_intercept else b
-        Z, F, P = Z + step * dZ, Ft, Pt
-    gap, W, b, F = best if best[0] <= gap else (gap, W, b, F)
-    return W, b, F, gap, n_iter, None
+        W, b_new, Z, F, P = accepted
+        b = b if b_new is None else b_new
+    best_gap, W_best, b_best, F_best = progress.best
+    if best_gap <= gap:
+        return InnerResult(W_best, b_best, F_best, best_gap, n_iter)
+    return InnerResult(W, b, F, gap, n_iter)

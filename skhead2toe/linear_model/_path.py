@@ -1,6 +1,6 @@
 r"""Regularisation paths: ``alpha_max``, alpha grids and warm-started solves.
 
-Everything here uses the objective of :mod:`._objective`,
+Everything here uses the objective of :mod:`._problem`,
 
 .. math::
 
@@ -15,88 +15,11 @@ import math
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, check_array
 
-from ._fista_numpy import solve_numpy
-from ._objective import Groups
+from ._numpy import NUMPY_OPS, solve_numpy
+from ._problem import Problem, group_norms, make_groups
+from ._results import warn_if_not_converged
 
-__all__ = ["alpha_grid", "alpha_max", "group_lasso_path", "make_groups"]
-
-
-def make_groups(groups, n_features, group_weights=None):
-    """Validate a group specification and build a :class:`Groups` partition.
-
-    Parameters
-    ----------
-    groups : None, array-like of shape (n_features,) of int, or list of array-like
-        None gives one group per feature. An int array gives the group label of every
-        feature (any integers; e.g. ``MultiLayerFeaturizer.feature_groups_``). A list
-        of index arrays must partition ``range(n_features)``.
-    n_features : int
-        Number of features ``d``.
-    group_weights : None or array-like of shape (n_groups,)
-        Positive weights ``w_g``; None gives ``sqrt(|g|)``. With integer labels, the
-        weights follow the sorted unique labels.
-
-    Returns
-    -------
-    groups : Groups
-    """
-    if groups is None:
-        ids = np.arange(n_features)
-        n_groups = n_features
-    elif isinstance(groups, (list, tuple)):
-        ids = _ids_from_index_lists(groups, n_features)
-        n_groups = len(groups)
-    else:
-        labels = np.asarray(groups)
-        if labels.ndim != 1 or labels.shape[0] != n_features:
-            raise ValueError(
-                f"groups must have one entry per feature: expected shape "
-                f"({n_features},), got {labels.shape}."
-            )
-        if not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(
-                f"groups must hold integer group labels, got dtype {labels.dtype}."
-            )
-        _, ids = np.unique(labels, return_inverse=True)
-        n_groups = int(ids.max()) + 1 if n_features else 0
-    ids = ids.astype(np.int64)
-    sizes = np.bincount(ids, minlength=n_groups)
-    if group_weights is None:
-        weights = np.sqrt(sizes.astype(np.float64))
-    else:
-        weights = np.asarray(group_weights, dtype=np.float64)
-        if weights.shape != (n_groups,):
-            raise ValueError(
-                f"group_weights must have one entry per group: expected shape "
-                f"({n_groups},), got {weights.shape}."
-            )
-        if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-            raise ValueError("group_weights must be finite and positive.")
-    return Groups(ids, weights)
-
-
-def _ids_from_index_lists(groups, n_features):
-    ids = np.full(n_features, -1, dtype=np.int64)
-    for g, index in enumerate(groups):
-        index = np.asarray(index)
-        if index.size == 0:
-            raise ValueError(f"group {g} is empty.")
-        if not np.issubdtype(index.dtype, np.integer) or index.ndim != 1:
-            raise ValueError(f"group {g} must be a 1-D array of feature indices.")
-        if index.min() < 0 or index.max() >= n_features:
-            raise ValueError(
-                f"group {g} has feature indices outside [0, {n_features - 1}]."
-            )
-        if np.any(ids[index] >= 0) or len(np.unique(index)) != len(index):
-            raise ValueError(f"groups overlap: group {g} repeats a feature.")
-        ids[index] = g
-    missing = np.flatnonzero(ids < 0)
-    if missing.size:
-        raise ValueError(
-            f"groups must cover every feature; {missing.size} features are in no "
-            f"group (first: {missing[:5].tolist()})."
-        )
-    return ids
+__all__ = ["alpha_grid", "alpha_max", "group_lasso_path", "iter_path"]
 
 
 def _encode(X, y, sample_weight):
@@ -108,6 +31,26 @@ def _encode(X, y, sample_weight):
     return np.eye(len(classes))[codes.ravel()], sw / sw.sum(), classes
 
 
+def _check_classes(onehot, c, classes):
+    """Raise unless there are two classes or more, each of positive total weight.
+
+    A class of weight 0 has no optimum (its intercept goes to -inf), and the
+    certificate has no dual point for it.
+    """
+    if len(classes) < 2:
+        raise ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the "
+            f"data contain only one class: {classes.tolist()[0]!r}."
+        )
+    unweighted = classes[(c @ onehot) <= 0].tolist()
+    if unweighted:
+        raise ValueError(
+            "Every class in y needs a positive total sample_weight, but class"
+            f"{'es' if len(unweighted) > 1 else ''} {unweighted} weigh 0 in all. "
+            "Drop those samples, or give them weight."
+        )
+
+
 def _prepare(X, y, sample_weight):
     """Arrays for the solvers: X, one-hot labels, normalised weights, classes."""
     X = check_array(X, dtype=[np.float64, np.float32])
@@ -116,13 +59,13 @@ def _prepare(X, y, sample_weight):
 
 def _alpha_max(X, onehot, c, groups, fit_intercept):
     # At W = 0 the intercept-only model predicts the weighted class proportions pi
-    # (or 1/K without intercept); W = 0 is optimal iff ||X_g^T (c (Y - P0))|| <= alpha
+    # (or 1/K without intercept); W = 0 is optimal iff ||X_g^T (c (P0 - Y))|| <= alpha
     # w_g for every group: the dual norm of the gradient, as in sklearn's _alpha_grid.
+    problem = Problem(NUMPY_OPS, X, onehot, c, groups, alpha=0.0)
     K = onehot.shape[1]
-    pi = c @ onehot if fit_intercept else np.full(K, 1.0 / K)
-    R = c[:, None] * (onehot - pi[None, :])
-    G = X.T @ R.astype(X.dtype)
-    norms = np.sqrt(np.bincount(groups.ids, (G.astype(np.float64) ** 2).sum(1)))
+    P0 = problem.pi if fit_intercept else np.full(K, 1.0 / K)
+    G = problem.correlations(problem.residual(np.broadcast_to(P0, onehot.shape)))
+    norms = group_norms(NUMPY_OPS, G.astype(np.float64), groups)
     return float(np.max(norms / groups.weights)) if norms.size else 0.0
 
 
@@ -193,9 +136,9 @@ def _extrapolate(before, last, alpha):
     solution stay zero. Only on fine grids (``alpha`` at most
     ``_PREDICT_MAX_RATIO`` times below the last): with coarse steps the support
     changes too much for a linear prediction, and it costs more than it saves
-    (a 6-alpha grid over two decades on Head2Toe features: 10.4 s plain, 15.5 s
-    predicted; 20 alphas: 31.1 s plain, 27.2 s predicted). Falls back to the last
-    solution otherwise, and when the alphas do not allow it (zero or equal).
+    (measured in ``benchmarks/README.rst``, "Predicted warm starts"). Falls back
+    to the last solution otherwise, and when the alphas do not allow it (zero or
+    equal).
     """
     a0, W0, b0 = before
     a1, W1, b1 = last
@@ -214,11 +157,8 @@ def iter_path(solve, X, onehot, c, groups, alphas, *, coef_init=None, **params):
 
     The first two alphas start from ``coef_init`` and from the first solution;
     later ones from the extrapolation of the last two solutions in
-    ``log alpha`` (:func:`_extrapolate`) when the grid is fine. On a 20-alpha
-    path of a synthetic Head2Toe problem (n=1000, d=5000, K=10, down to
-    ``0.01 alpha_max``, tol 1e-6) this predictor takes the path from 11.3 s to
-    8.0 s: the last alphas, on the largest working sets, start closer to their
-    solution.
+    ``log alpha`` (:func:`_extrapolate`) when the grid is fine: the last alphas,
+    on the largest working sets, start closer to their solution.
 
     Parameters
     ----------
@@ -334,32 +274,36 @@ def group_lasso_path(
     n_iters : ndarray of shape (n_alphas,)
         Iterations at each alpha.
     """
-    X, onehot, c, _ = _prepare(X, y, sample_weight)
+    X, onehot, c, classes = _prepare(X, y, sample_weight)
+    _check_classes(onehot, c, classes)
     grp = make_groups(groups, X.shape[1], group_weights)
     if alphas is None:
         alphas = alpha_grid(_alpha_max(X, onehot, c, grp, fit_intercept), n_alphas, eps)
-    alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
-    if np.any(alphas < 0):
-        raise ValueError("alphas must be non-negative.")
+    alphas = _check_path_alphas(alphas, l2)
     if solver not in ("auto", "newton", "fista"):
         raise ValueError(f"solver must be 'auto', 'newton' or 'fista', got {solver!r}.")
-    inner = "fista" if solver == "fista" else "newton"
-    results = [
-        r
-        for _, r in iter_path(
-            solve_numpy,
-            X,
-            onehot,
-            c,
-            grp,
-            alphas,
-            l2=l2,
-            fit_intercept=fit_intercept,
+    path = iter_path(
+        solve_numpy,
+        X,
+        onehot,
+        c,
+        grp,
+        alphas,
+        l2=l2,
+        fit_intercept=fit_intercept,
+        tol=tol,
+        max_iter=max_iter,
+        inner="fista" if solver == "fista" else "newton",
+    )
+    results = []
+    for alpha, result in path:
+        warn_if_not_converged(
+            result,
+            f"The group-lasso solver (alpha={alpha:.3g})",
             tol=tol,
             max_iter=max_iter,
-            inner=inner,
         )
-    ]
+        results.append(result)
     return (
         alphas,
         np.stack([r.coef.T for r in results]),
@@ -367,3 +311,21 @@ def group_lasso_path(
         np.array([r.dual_gap for r in results]),
         np.array([r.n_iter for r in results]),
     )
+
+
+def _check_path_alphas(alphas, l2):
+    """Alphas sorted decreasing; finite, non-negative, and 0 only with ``l2 > 0``."""
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64).ravel())[::-1]
+    if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+        raise ValueError(
+            f"alphas must be a non-empty list of finite non-negative values, got "
+            f"{alphas.tolist()}."
+        )
+    if not (np.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be a finite non-negative value, got {l2!r}.")
+    if alphas[-1] == 0 and l2 == 0:
+        raise ValueError(
+            "alpha = 0 with l2 = 0 has no regularisation and may have no solution "
+            "(and no certificate): drop alpha = 0 from alphas or set l2 > 0."
+        )
+    return alphas

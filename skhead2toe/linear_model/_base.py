@@ -1,0 +1,268 @@
+"""What both estimators share: validation, the Head2Toe refit, prediction."""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._numpy import NUMPY_OPS
+from ._path import _check_classes, _encode
+from ._problem import Problem, make_groups
+from ._results import warn_if_not_converged
+
+_DTYPES = {None: [np.float64, np.float32], "float64": np.float64, "float32": np.float32}
+
+
+class _GroupLassoBase(ClassifierMixin, BaseEstimator):
+    """Shared prediction code: a fitted multinomial linear model."""
+
+    _parameter_constraints: dict = {
+        "groups": ["array-like", list, None],
+        "group_weights": ["array-like", None],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "torch", "fista", "newton"})],
+        "device": [str, object],
+        "dtype": [StrOptions({"float32", "float64"}), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_fit_data(self, X, y, sample_weight):
+        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
+        check_classification_targets(y)
+        onehot, c, classes = _encode(X, y, sample_weight)
+        _check_classes(onehot, c, classes)
+        return X, onehot, c, classes
+
+    def _solver_params(self):
+        # The only randomness is the start of the power iteration (step size); None
+        # means a fixed seed so that fits are reproducible run to run.
+        seed = 0 if self.random_state is None else self.random_state
+        if not isinstance(seed, Integral):
+            seed = seed.randint(2**31 - 1)
+        return dict(
+            l2=self.l2,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+            random_state=seed,
+        )
+
+    def _check_convergence(self, result, what):
+        warn_if_not_converged(
+            result, what, tol=self.tol, max_iter=self.max_iter, stacklevel=4
+        )
+
+    def _set_solution(
+        self, X, onehot, c, groups, solve, result, keep_fraction, refit_l2=None
+    ):
+        """Store the group-lasso solution; apply the keep_fraction recipe."""
+        W, b = result.coef, result.intercept
+        self.group_norms_ = np.sqrt(np.bincount(groups.ids, (W**2).sum(1)))
+        self.feature_importances_ = np.sqrt((W**2).sum(1))
+        self.dual_gap_ = result.dual_gap
+        self.objective_ = result.primal
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self._solution = (W, b)
+        if keep_fraction is None:
+            self.selected_features_ = self.feature_importances_ > 0
+        else:
+            self.selected_features_ = self._keep_mask(X, onehot, c, keep_fraction)
+            W, b = self._refit(X, onehot, c, solve, self.selected_features_, refit_l2)
+        self._W, self._b = W, b
+
+    def _keep_mask(self, X, onehot, c, fraction):
+        """The ``ceil(fraction * d)`` features kept by the Head2Toe recipe.
+
+        Features rank by ``feature_importances_``. When fewer rows than that are
+        non-zero, the zero rows rank by the norm of their row of the data term's
+        gradient at the solution (at most ``alpha * w_g`` by optimality): the
+        features closest to entering the model come first, not the first columns.
+        """
+        W, b = self._solution
+        k = max(1, math.ceil(fraction * W.shape[0]))
+        tiebreak = None
+        if np.count_nonzero(self.feature_importances_) < k:
+            # in the dtype of X (no float64 copy of a float32 X): a ranking
+            problem = Problem(NUMPY_OPS, X, onehot, c, None, alpha=0.0)
+            P = softmax(X @ W.astype(X.dtype) + b, axis=1)
+            pull = problem.correlations(problem.residual(P))
+            tiebreak = np.linalg.norm(pull, axis=1)
+        return _top_fraction(self.feature_importances_, fraction, tiebreak)
+
+    def _refit(self, X, onehot, c, solve, mask, l2=None, init=None, basis=None):
+        """Head2Toe's refit: an L2 multinomial head on the selected features.
+
+        ``init``, a full ``(W, b)`` pair (e.g. the refit at a stronger ridge or on
+        an overlapping selection), warm-starts the solver on the kept columns.
+        ``basis``, from :func:`_row_space_basis` on the same columns, lets refits
+        at several ridge strengths share one factorisation.
+        """
+        cols = np.flatnonzero(mask)
+        params = self._solver_params() | {"l2": self.refit_l2 if l2 is None else l2}
+        if basis is None:
+            basis = _row_space_basis(X[:, cols])
+        design, Q = basis
+        if init is not None:
+            W0 = init[0][cols]
+            params |= {"coef_init": W0 if Q is None else Q.T @ W0}
+            params |= {"intercept_init": init[1]}
+        refit = solve(
+            design,
+            onehot,
+            c,
+            make_groups(None, design.shape[1]),
+            alpha=0.0,
+            **params,
+        )
+        self._check_convergence(refit, "The L2 refit on the selected features")
+        W = np.zeros((X.shape[1], onehot.shape[1]))
+        W[cols] = refit.coef if Q is None else Q @ refit.coef
+        return W, refit.intercept
+
+    # ------------------------------------------------------------------ prediction
+    @property
+    def coef_(self):
+        """Coefficients, shape (n_classes, n_features), or (1, n_features) if binary."""
+        check_is_fitted(self, "_W")
+        if len(self.classes_) == 2:
+            return (self._W[:, 1] - self._W[:, 0])[None, :]
+        return self._W.T.copy()
+
+    @property
+    def intercept_(self):
+        """Intercept, shape (n_classes,), or (1,) if binary."""
+        check_is_fitted(self, "_W")
+        if len(self.classes_) == 2:
+            return np.array([self._b[1] - self._b[0]])
+        return self._b.copy()
+
+    def _logits(self, X):
+        check_is_fitted(self, "_W")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self._W.astype(X.dtype) + self._b
+
+    def decision_function(self, X):
+        """Class scores ``X W + b``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            Logits; for two classes the log-odds of ``classes_[1]``.
+        """
+        Z = self._logits(X)
+        if Z.shape[1] == 2:
+            return Z[:, 1] - Z[:, 0]
+        return Z
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns ordered as ``classes_``.
+        """
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns ordered as ``classes_``.
+        """
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        Z = self._logits(X)  # first: raises NotFittedError on an unfitted estimator
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _row_space_basis(X_kept):
+    r"""The kept columns in an ``n``-dimensional basis when ``d >= 2 n``.
+
+    The ridge (``alpha = 0``) refit only sees ``W`` through ``X W`` and
+    ``||W||_F``, so its solution lies in the row space of ``X``. With the thin QR
+    ``X.T = Q R`` (``Q`` of shape ``(d, n)``, orthonormal columns), ``W = Q Z``
+    gives ``X W = R.T Z`` and ``||W|| = ||Z||``: the refit on the ``n``-column
+    design ``R.T`` has the same objective, the same duality gap and, mapped back,
+    the same solution, at ``n / d`` of the cost per gradient. Worth it when the
+    selection keeps at least twice as many features as there are samples (20 % of
+    Head2Toe's 14,688 features on 667 images: 5.5 ms per gradient, 0.9 ms
+    reduced, for a 0.17 s factorisation shared by the refits of a ridge grid).
+
+    Returns
+    -------
+    design : ndarray of shape (n, r)
+        ``R.T``, or the kept columns themselves when they are fewer than ``2 n``.
+    Q : ndarray of shape (d, r) or None
+        The basis (``W = Q @ Z``); None when ``design`` is ``X_kept``.
+    """
+    n, d = X_kept.shape
+    if d < 2 * n:
+        return np.ascontiguousarray(X_kept), None
+    Q, R = scipy.linalg.qr(
+        np.asarray(X_kept, dtype=np.float64).T, mode="economic", check_finite=False
+    )
+    return np.ascontiguousarray(R.T), Q
+
+
+def _top_fraction(scores, fraction, tiebreak=None):
+    """Boolean mask of the ``ceil(fraction * d)`` largest scores.
+
+    Ties break by the larger ``tiebreak``, then by the lower index.
+    """
+    k = max(1, math.ceil(fraction * scores.shape[0]))
+    if tiebreak is None:
+        order = np.argsort(-scores, kind="stable")[:k]
+    else:
+        order = np.lexsort((-tiebreak, -scores))[:k]
+    mask = np.zeros(scores.shape[0], dtype=bool)
+    mask[order] = True
+    return mask
