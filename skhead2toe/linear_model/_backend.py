@@ -15,8 +15,17 @@ def blas_threads(solve):
 
     Covers what the fit does around the solver too (refit factorisations,
     rankings, fold scoring), which on Head2Toe's sizes is also faster on one
-    thread: ``GroupLassoClassifierCV`` on the demo's features took 41 s with the
-    solver alone limited, 37 s with the whole fit.
+    thread (measured in ``benchmarks/README.rst``, "One BLAS thread").
+
+    Parameters
+    ----------
+    solve : callable
+        The backend function from :func:`solver_function`.
+
+    Returns
+    -------
+    context : context manager
+        One BLAS thread for the numpy backend; a no-op for torch.
     """
     base = solve.func if isinstance(solve, partial) else solve
     return one_blas_thread() if base is solve_numpy else contextlib.nullcontext()

@@ -233,9 +233,9 @@ def _row_space_basis(X_kept):
     gives ``X W = R.T Z`` and ``||W|| = ||Z||``: the refit on the ``n``-column
     design ``R.T`` has the same objective, the same duality gap and, mapped back,
     the same solution, at ``n / d`` of the cost per gradient. Worth it when the
-    selection keeps at least twice as many features as there are samples (20 % of
-    Head2Toe's 14,688 features on 667 images: 5.5 ms per gradient, 0.9 ms
-    reduced, for a 0.17 s factorisation shared by the refits of a ridge grid).
+    selection keeps at least twice as many features as there are samples; one
+    factorisation serves the refits of a whole ridge grid (measured in
+    ``benchmarks/README.rst``, "Row-space refits").
 
     Returns
     -------

@@ -109,8 +109,8 @@ def newton_applies(groups, n_rows, n_classes):
     Small ones with an explicit Hessian; any size with one feature per group and
     at most ``_EXACT_BLOCK_K`` classes (Hessian-free coordinate descent on the
     model). With more classes a row visit costs ``O(n K)`` against a loose
-    curvature bound, and accelerated proximal gradient is faster (3x at
-    ``K = 100``).
+    curvature bound, and accelerated proximal gradient is faster (measured in
+    ``benchmarks/README.rst``, "Newton model solves").
     """
     return newton_fits(n_rows, n_classes) or (
         groups.n_groups == n_rows and n_classes <= _EXACT_BLOCK_K
