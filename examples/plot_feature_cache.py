@@ -93,8 +93,8 @@ print(f"best: {search2.best_params_}, CV accuracy {search2.best_score_:.3f}")
 
 # %%
 # At 64 pixels the backbone is cheap and most of the time goes to the head's
-# fits. At the backbone's native 224 pixels it is about ten times slower (some
-# 20 images per second on two CPU cores), and the cache saves most of a search.
+# fits. At the backbone's native 224 pixels it costs far more per image, and the
+# cache saves most of a search.
 #
 # Only the new test images go through the backbone when the tuned pipeline
 # predicts.

