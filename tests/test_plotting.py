@@ -1,4 +1,5 @@
 import doctest
+import importlib
 import subprocess
 import sys
 
@@ -324,9 +325,11 @@ def test_regularization_path_display_validation(lasso):
 
 
 # ----------------------------------------------------------------- docs
-def test_docstring_examples_run():
+@pytest.mark.parametrize("name", ["_importances", "_probes", "_path", "_transfer"])
+def test_docstring_examples_run(name):
+    module = importlib.import_module(f"skhead2toe.plotting.{name}")
     result = doctest.testmod(
-        plotting, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
     assert result.attempted > 0 and result.failed == 0
 
