@@ -19,36 +19,31 @@ from a base network and whose upper layers are re-initialised:
 * **random**: the first ``n`` layers are random and frozen, the paper's control
   for what the architecture alone gives.
 
-:mod:`skhead2toe.anb` runs the whole protocol with small CNNs. Here on
+:mod:`skhead2toe.transfer` runs the whole protocol with small CNNs. Here on
 scikit-learn's 8x8 digits (5 digits in A, 5 in B), with a five-layer network
-(``conv1 conv2 conv3 fc4 fc5``), 15 epochs of SGD per network and three seeds:
-about a minute on one CPU core.
+(``conv1 conv2 conv3 fc4 fc5``), 15 epochs of SGD per network and three seeds.
 """
 
 # %%
 # Running the experiment
 # ----------------------
-# :func:`~skhead2toe.anb.run_transfer_experiment` draws the class split and a
+# :func:`~skhead2toe.transfer.run_transfer_experiment` draws the class split and a
 # stratified train/test split from ``random_state``, trains baseA and baseB,
 # then the five variants for each ``n`` in 1..4, and scores every network on
 # B's test images. It also fits a linear probe on the pooled output of each
 # layer of baseA for task B (the ``"probe"`` rows; ``"probe random"`` for an
 # untrained network). Every network gets the same training recipe: SGD with
 # Nesterov momentum 0.9, learning rate 0.02 with a cosine schedule, weight
-# decay 5e-4, batches of 64 (see :func:`~skhead2toe.anb.train_network`).
+# decay 5e-4, batches of 64 (see :func:`~skhead2toe.transfer.train_network`).
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from skhead2toe.anb import (
-    TransferCurvesDisplay,
-    run_transfer_experiment,
-    summarize_results,
-)
 from skhead2toe.datasets import load_digits_images
-from skhead2toe.plotting import TransferabilityCurveDisplay
+from skhead2toe.plotting import TransferabilityCurveDisplay, TransferCurvesDisplay
+from skhead2toe.transfer import run_transfer_experiment, summarize_results
 
 torch.set_num_threads(1)  # small networks: one thread is fastest on a shared CPU
 X, y = load_digits_images()
@@ -62,7 +57,7 @@ print(f"{len(results)} networks and probes in {time.perf_counter() - start:.0f} 
 # %%
 # The numbers
 # -----------
-# :func:`~skhead2toe.anb.summarize_results` averages the test accuracy over the
+# :func:`~skhead2toe.transfer.summarize_results` averages the test accuracy over the
 # seeds (each seed also draws its own A/B split of the classes).
 summary = summarize_results(results)
 mean = {(s["variant"], s["n"]): s["mean"] for s in summary}
@@ -79,9 +74,10 @@ for n in range(1, 5):
 # ----------
 # Left, the paper's figure: accuracy on B against the number ``n`` of copied
 # layers, one dot per seed and the mean as a line, with baseB as the dotted
-# reference. Right, the per-layer probe on baseA's features for task B, drawn
-# with :class:`~skhead2toe.plotting.TransferabilityCurveDisplay`, and the same
-# probe on an untrained network as its control.
+# reference (:class:`~skhead2toe.plotting.TransferCurvesDisplay`). Right, the
+# per-layer probe on baseA's features for task B, drawn with
+# :class:`~skhead2toe.plotting.TransferabilityCurveDisplay`, and the same probe
+# on an untrained network as its control.
 layers = ["conv1", "conv2", "conv3", "fc4"]
 
 

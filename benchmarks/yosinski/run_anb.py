@@ -4,7 +4,7 @@ For each seed: a random half of the 10 Fashion-MNIST classes is task A, the
 other half task B; ``--n-train`` images drawn from the training set (about half
 per task) train baseA, baseB and, for every depth n = 1..4, the BnB, BnB+,
 AnB, AnB+ and random-filters networks of the five-layer CNN of
-``skhead2toe.anb.make_cnn`` (conv1 conv2 conv3 fc4 fc5); every network is
+``skhead2toe.transfer.make_cnn`` (conv1 conv2 conv3 fc4 fc5); every network is
 scored on the 10,000-image test set (the half of it in its task). A linear
 probe on each layer of baseA, for task B, is scored on the same test images.
 
@@ -24,8 +24,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/yosinski/run_anb.py
 
-The defaults (3 seeds, 6000 training images, 5 epochs) take about six minutes
-on one core of a 2-core machine. Needs the Debian package
+The defaults are 3 seeds, 6000 training images and 5 epochs (the wall-clock
+time of a run is recorded in ``metadata.json``). Needs the Debian package
 ``dataset-fashion-mnist`` (or ``--data-dir`` with the four IDX files).
 """
 
@@ -120,8 +120,8 @@ def plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skhead2toe.anb import TransferCurvesDisplay, summarize_results
-    from skhead2toe.plotting import TransferabilityCurveDisplay
+    from skhead2toe.plotting import TransferabilityCurveDisplay, TransferCurvesDisplay
+    from skhead2toe.transfer import summarize_results
 
     summary = summarize_results(results, baseline="baseB")
 
@@ -159,8 +159,8 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from skhead2toe.anb import run_transfer_experiment, summarize_results
     from skhead2toe.datasets import load_fashion_mnist
+    from skhead2toe.transfer import run_transfer_experiment, summarize_results
 
     torch.set_num_threads(args.threads)
     X_test, y_test = load_fashion_mnist(args.data_dir, subset="test")
