@@ -13,8 +13,9 @@ the same refit on random feature subsets of each kept size, against the subsets
 the group-lasso ranking picks. Where the ranking beats chance, selection works;
 where it no longer does, no ranking can close a gap to the whole pool.
 
-Needs Debian's ``dataset-fashion-mnist``. About 20 minutes on 2 CPU cores with a
-cold feature cache (11,000 images through the backbone), 10 with a warm one::
+The three heads and their grids are those of :mod:`skhead2toe.experiments`.
+Needs Debian's ``dataset-fashion-mnist``; a cold feature cache puts 11,000 images
+through the backbone, a warm one skips it (timings: ``benchmarks/README.rst``)::
 
     python benchmarks/bench_fashion_selection.py --cache ~/.cache/skhead2toe
     python benchmarks/bench_fashion_selection.py --target-size 4096  # a larger pool
@@ -30,6 +31,9 @@ import os
 import time
 
 import numpy as np
+
+from skhead2toe import GroupLassoClassifier, MultiLayerFeaturizer, experiments
+from skhead2toe.datasets import load_fashion_mnist
 
 
 def main(argv=None):
@@ -66,24 +70,7 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="JSON results (default: results/)")
     args = p.parse_args(argv)
 
-    from skhead2toe import (
-        GroupLassoClassifier,
-        GroupLassoClassifierCV,
-        MultiLayerFeaturizer,
-    )
-    from skhead2toe._demo import (
-        ALL_LAYERS,
-        HEAD2TOE,
-        KEEP_FRACTIONS,
-        LINEAR,
-        N_ALPHAS,
-        _probe,
-        load_task,
-        paired_comparison,
-    )
-    from skhead2toe.datasets import load_fashion_mnist
-
-    X_train, _, y_train, _ = load_task("fashion-mnist", 1000, None, 0)
+    X_train, _, y_train, _ = experiments.load_task("fashion-mnist", 1000, None, 0)
     X_test, y_test = load_fashion_mnist(subset="test")
     feat = MultiLayerFeaturizer(
         target_size=args.target_size,
@@ -104,39 +91,33 @@ def main(argv=None):
         Z_train *= scale
         Z_test *= scale
     print(f"features: {Z_train.shape[1]} in {time.perf_counter() - t0:.0f} s")
-    last = feat.feature_groups_ == feat.feature_groups_.max()
+    last = experiments.last_layer_mask(feat.feature_groups_)
 
-    linear = _probe(args.cv, None).fit(Z_train[:, last], y_train)
-    every = _probe(args.cv, None).fit(Z_train, y_train)
-    head = GroupLassoClassifierCV(
-        alphas=N_ALPHAS,
-        keep_fractions=KEEP_FRACTIONS,
-        cv=args.cv,
-        random_state=0,
-    )
+    linear = experiments.l2_probe(cv=args.cv).fit(Z_train[:, last], y_train)
+    every = experiments.l2_probe(cv=args.cv).fit(Z_train, y_train)
+    head = experiments.head2toe_cv(cv=args.cv, random_state=0)
     if args.refit_l2s is not None:
         head.set_params(refit_l2s=args.refit_l2s)
     head.fit(Z_train, y_train)
     pred = {
-        LINEAR: linear.predict(Z_test[:, last]),
-        ALL_LAYERS: every.predict(Z_test),
-        HEAD2TOE: head.predict(Z_test),
+        experiments.LINEAR: linear.predict(Z_test[:, last]),
+        experiments.ALL_LAYERS: every.predict(Z_test),
+        experiments.HEAD2TOE: head.predict(Z_test),
     }
     n_features = {
-        LINEAR: int(last.sum()),
-        ALL_LAYERS: Z_train.shape[1],
-        HEAD2TOE: int(head.selected_features_.sum()),
+        experiments.LINEAR: int(last.sum()),
+        experiments.ALL_LAYERS: Z_train.shape[1],
+        experiments.HEAD2TOE: int(head.selected_features_.sum()),
     }
     rows = []
     print(f"\n{'method':18s} {'test acc':>9s} {'+-95%':>7s} {'features':>9s}")
     for name, p_ in pred.items():
-        acc = float(np.mean(p_ == y_test))
-        half = 1.96 * np.sqrt(acc * (1 - acc) / len(y_test))
+        acc, half = experiments.accuracy_ci95(y_test, p_)
         rows.append({"method": name, "test_accuracy": acc, "ci95": half})
         print(f"{name:18s} {acc:9.4f} {half:7.4f} {n_features[name]:9d}")
     comparisons = [
-        paired_comparison(y_test, pred[HEAD2TOE], pred[o], o)
-        for o in (LINEAR, ALL_LAYERS)
+        experiments.paired_comparison(y_test, pred[experiments.HEAD2TOE], pred[o], o)
+        for o in (experiments.LINEAR, experiments.ALL_LAYERS)
     ]
     for c in comparisons:
         print(
@@ -160,7 +141,7 @@ def main(argv=None):
         clf = GroupLassoClassifier(warm_start=True, random_state=0)
         for alpha in head.alphas_:
             clf.set_params(alpha=alpha, keep_fraction=None).fit(Z_train, y_train)
-            for fraction in KEEP_FRACTIONS:
+            for fraction in experiments.KEEP_FRACTIONS:
                 accs = []
                 for l2 in head.refit_l2s_:
                     clf.set_params(keep_fraction=fraction, refit_l2=l2).fit(
@@ -198,7 +179,7 @@ def main(argv=None):
         )
         rng = np.random.default_rng(0)
         d = Z_train.shape[1]
-        for fraction in KEEP_FRACTIONS:
+        for fraction in experiments.KEEP_FRACTIONS:
             ranked.set_params(keep_fraction=fraction).fit(Z_train, y_train)
             k = int(ranked.selected_features_.sum())
             accs = []

@@ -171,7 +171,7 @@ def _check_output(path, suffix):
 def _extract(args):
     import numpy as np
 
-    from skhead2toe._cache import atomic_write
+    from skhead2toe._io import atomic_write
 
     out = _check_output(args.output, ".npz")
     paths, labels = _images(args.inputs)
@@ -218,7 +218,7 @@ def _fit(args):
     from sklearn.pipeline import Pipeline
 
     from skhead2toe import GroupLassoClassifierCV
-    from skhead2toe._cache import atomic_write
+    from skhead2toe._io import atomic_write
 
     out = _check_output(args.output, ".joblib")
     source = Path(args.input)
@@ -284,17 +284,43 @@ def _demo(args):
 
 
 def _parser():
-    from skhead2toe._demo import DATASETS
-
     parser = argparse.ArgumentParser(
         prog="skhead2toe",
         description="Head2Toe for scikit-learn: select features from every layer "
         "of a frozen backbone with a group-lasso head.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _demo_parser(sub)
+    _extract_parser(sub)
+    _fit_parser(sub)
+    return parser
 
-    demo = sub.add_parser(
+
+def _command(sub, name, func, *, help, description, epilog=None):
+    """A sub-command's parser that runs ``func``; an epilog is shown as written."""
+    if epilog is not None:
+        kwargs = {
+            "epilog": epilog,
+            "formatter_class": argparse.RawDescriptionHelpFormatter,
+        }
+    else:
+        kwargs = {}
+    parser = sub.add_parser(name, help=help, description=description, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _output_option(parser, what):
+    parser.add_argument("-o", "--output", required=True, help=what)
+
+
+def _demo_parser(sub):
+    from skhead2toe.experiments import DATASETS
+
+    demo = _command(
+        sub,
         "demo",
+        _demo,
         help="Linear vs All layers + L2 vs Head2Toe on a 1000-image task",
         description="Reproduce Head2Toe's comparison offline on the embedded "
         "EfficientNet-Lite0: a table of test accuracy, features used and time per "
@@ -317,31 +343,37 @@ def _parser():
     demo.add_argument("--no-plots", action="store_true", help="skip the plots")
     _featurizer_options(demo)
     _model_options(demo, cv=3)
-    demo.set_defaults(func=_demo)
 
-    extract = sub.add_parser(
+
+def _extract_parser(sub):
+    extract = _command(
+        sub,
         "extract",
+        _extract,
         help="images or an image folder -> a features .npz file",
         description="Extract pooled, normalised features of every tapped layer.",
         epilog=_EPILOG_EXTRACT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     extract.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="a folder or image files"
     )
-    extract.add_argument("-o", "--output", required=True, help="features file (.npz)")
+    _output_option(extract, "features file (.npz)")
     _featurizer_options(extract)
-    extract.set_defaults(func=_extract)
 
-    fit = sub.add_parser(
+
+def _fit_parser(sub):
+    from skhead2toe.experiments import KEEP_FRACTIONS
+
+    fit = _command(
+        sub,
         "fit",
+        _fit,
         help="features or images -> a fitted model (.joblib) with CV accuracy",
         description="Tune and fit a Head2Toe head (GroupLassoClassifierCV).",
         epilog=_EPILOG_FIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("input", help="features .npz or a folder of class sub-folders")
-    fit.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    _output_option(fit, "model file (.joblib)")
     fit.add_argument(
         "--alphas",
         type=_positive_int,
@@ -351,9 +383,9 @@ def _parser():
     fit.add_argument(
         "--keep-fractions",
         type=_fractions,
-        default=[0.01, 0.02, 0.05, 0.1, 0.2],
+        default=list(KEEP_FRACTIONS),
         help="fractions of features kept and refitted, comma-separated "
-        "(default: 0.01,0.02,0.05,0.1,0.2)",
+        f"(default: {','.join(f'{v:g}' for v in KEEP_FRACTIONS)})",
     )
     fit.add_argument(
         "--layer-groups",
@@ -362,8 +394,6 @@ def _parser():
     )
     _featurizer_options(fit)
     _model_options(fit, cv=5)
-    fit.set_defaults(func=_fit)
-    return parser
 
 
 def _model_options(parser, cv):

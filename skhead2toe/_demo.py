@@ -23,21 +23,25 @@ from pathlib import Path
 
 import numpy as np
 
-from skhead2toe._cache import atomic_write
+from skhead2toe._io import atomic_write
+from skhead2toe.experiments import (
+    ALL_LAYERS,
+    DATASETS,
+    HEAD2TOE,
+    KEEP_FRACTIONS,  # noqa: F401 (the grids' old home: import them from experiments)
+    LINEAR,
+    N_ALPHAS,  # noqa: F401
+    PROBE_CS,  # noqa: F401
+    accuracy_ci95,
+    head2toe_cv,
+    l2_probe,
+    last_layer_mask,
+    load_task,
+    paired_comparison,
+)
 from skhead2toe.linear_model._fista_numpy import one_blas_thread
 
-__all__ = ["DATASETS", "run_demo"]
-
-DATASETS = ("digits", "fashion-mnist")
-
-# Inverse ridge strengths C = 1 / (n * l2) tried for the L2 logistic probes.
-PROBE_CS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
-# The Head2Toe paper's kept fractions (Evci et al., 2022, Sec. 4) up to 20 %.
-KEEP_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
-# alpha on a 6-point path from alpha_max to alpha_max / 100: in our runs the
-# ranking of features (hence the kept set) changes little between neighbours.
-N_ALPHAS = 6
-LINEAR, ALL_LAYERS, HEAD2TOE = "Linear", "All layers + L2", "Head2Toe"
+__all__ = ["DATASETS", "format_table", "run_demo"]
 
 
 def _say(message):
@@ -52,69 +56,6 @@ def _stage(name, timings):
     yield
     timings[name] = time.perf_counter() - start
     _say(f"[skhead2toe demo] {name}: {timings[name]:.1f} s")
-
-
-def load_task(dataset, n_train, n_test, random_state):
-    """Training and test images of a demo task.
-
-    Parameters
-    ----------
-    dataset : {"digits", "fashion-mnist"}
-        scikit-learn's digits (1797 images) or Fashion-MNIST (Debian's
-        ``dataset-fashion-mnist``).
-    n_train : int
-        Training images.
-    n_test : int or None
-        Test images; None: the rest of digits, or 2000 Fashion-MNIST test images.
-    random_state : int
-        Seed of the split or the subsets.
-
-    Returns
-    -------
-    X_train, X_test, y_train, y_test : ndarray
-        uint8 images and integer labels.
-    """
-    from sklearn.model_selection import train_test_split
-
-    from skhead2toe.datasets import load_digits_images, load_fashion_mnist
-
-    if dataset == "digits":
-        X, y = load_digits_images()
-        if n_train >= len(y):
-            raise ValueError(
-                f"--n-train={n_train} leaves no test images: digits has {len(y)}"
-            )
-        X_train, X_test, y_train, y_test = train_test_split(
-            X,
-            y,
-            train_size=n_train,
-            test_size=n_test,
-            stratify=y,
-            random_state=random_state,
-        )
-        return X_train, X_test, y_train, y_test
-    if dataset == "fashion-mnist":
-        X_train, y_train = load_fashion_mnist(
-            subset="train", n_samples=n_train, random_state=random_state
-        )
-        X_test, y_test = load_fashion_mnist(
-            subset="test", n_samples=n_test or 2000, random_state=random_state
-        )
-        return X_train, X_test, y_train, y_test
-    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-
-
-def _probe(cv, n_jobs):
-    """A tuned L2 multinomial logistic probe (C by cross-validation)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
-
-    return GridSearchCV(
-        LogisticRegression(max_iter=5000),
-        {"C": list(PROBE_CS)},
-        cv=cv,
-        n_jobs=n_jobs,
-    )
 
 
 def run_demo(
@@ -134,6 +75,8 @@ def run_demo(
 ):
     """Run the Head2Toe comparison, print its table and write its plots.
 
+    The heads and their grids are those of :mod:`skhead2toe.experiments`.
+
     Parameters
     ----------
     dataset : {"digits", "fashion-mnist"}, default="digits"
@@ -141,7 +84,7 @@ def run_demo(
     n_train : int, default=1000
         Training images (the paper's "1k" setting).
     n_test : int or None, default=None
-        Test images (see :func:`load_task`).
+        Test images (see :func:`~skhead2toe.experiments.load_task`).
     backbone : str, default="efficientnet_lite0"
         Backbone of :class:`~skhead2toe.MultiLayerFeaturizer`.
     pretrained : bool or path, default=True
@@ -166,8 +109,7 @@ def run_demo(
     results : dict
         The table (``"methods"``), timings, domain affinity and written files.
     """
-    from skhead2toe import GroupLassoClassifierCV, MultiLayerFeaturizer
-    from skhead2toe.inspection import domain_affinity
+    from skhead2toe import MultiLayerFeaturizer
 
     if plots:
         _require_matplotlib()
@@ -193,58 +135,96 @@ def run_demo(
     with _stage("extracting features", timings):
         Z_train = feat.fit_transform(X_train)
         Z_test = feat.transform(X_test)
-    groups = feat.feature_groups_
-    last = groups == groups.max()
-
+    last = last_layer_mask(feat.feature_groups_)
     # The heads run on one BLAS thread: threaded OpenBLAS is slower on these
-    # small problems (the All layers + L2 probe on digits: 31 s of wall time with
-    # two threads on two cores, 18 s with one). Extraction above is torch's.
+    # small problems. Extraction above is torch's.
     with one_blas_thread():
-        rows, predictions = [], {}
-        with _stage(LINEAR, timings):
-            linear = _probe(cv, n_jobs).fit(Z_train[:, last], y_train)
-        predictions[LINEAR] = linear.predict(Z_test[:, last])
-        rows.append(_row(LINEAR, y_test, predictions[LINEAR], last.sum(), timings))
-        with _stage(ALL_LAYERS, timings):
-            every = _probe(cv, n_jobs).fit(Z_train, y_train)
-        predictions[ALL_LAYERS] = every.predict(Z_test)
-        rows.append(
-            _row(ALL_LAYERS, y_test, predictions[ALL_LAYERS], Z_train.shape[1], timings)
+        heads, rows, paired = _fit_heads(
+            (Z_train, y_train, Z_test, y_test), last, cv, n_jobs, random_state, timings
         )
-        head = GroupLassoClassifierCV(
-            alphas=N_ALPHAS,
-            keep_fractions=KEEP_FRACTIONS,
+        affinity = _domain_affinity(
+            X_train, Z_train[:, last], y_train, heads[LINEAR], cv, timings
+        )
+    results = _results(dataset, feat, Z_train, y_test, rows, paired, heads, affinity)
+    results["timings_s"] = _rounded(timings)
+    if plots:
+        results["files"] = _plots(
+            out,
+            feat,
+            heads[HEAD2TOE],
+            X_train,
+            Z_train,
+            y_train,
+            cv,
+            random_state,
+            n_jobs,
+            timings,
+        )
+        results["timings_s"] = _rounded(timings)
+    results["files"]["results"] = os.fspath(out / "results.json")
+    text = json.dumps(results, indent=2).encode()
+    atomic_write(out / "results.json", lambda f: f.write(text))
+    print(format_table(results))
+    return results
+
+
+def _fit_heads(data, last, cv, n_jobs, random_state, timings):
+    """Fit and score the three heads in the table's order.
+
+    Returns the fitted heads by method name, the table rows, and Head2Toe's
+    paired comparisons with the two others.
+    """
+    Z_train, y_train, Z_test, y_test = data
+    every = slice(None)  # all columns, without a copy
+    heads = {
+        LINEAR: (l2_probe(cv=cv, n_jobs=n_jobs), last),
+        ALL_LAYERS: (l2_probe(cv=cv, n_jobs=n_jobs), every),
+        HEAD2TOE: (
+            head2toe_cv(cv=cv, n_jobs=n_jobs, random_state=random_state),
+            every,
+        ),
+    }
+    rows, predictions = [], {}
+    for name, (model, columns) in heads.items():
+        with _stage(name, timings):
+            model.fit(Z_train[:, columns], y_train)
+        predictions[name] = model.predict(Z_test[:, columns])
+        if name == HEAD2TOE:
+            n_features = model.selected_features_.sum()
+        else:
+            n_features = last.sum() if columns is last else Z_train.shape[1]
+        rows.append(_row(name, y_test, predictions[name], n_features, timings))
+    paired = [
+        paired_comparison(y_test, predictions[HEAD2TOE], predictions[other], other)
+        for other in (LINEAR, ALL_LAYERS)
+    ]
+    return {name: model for name, (model, _) in heads.items()}, rows, paired
+
+
+def _domain_affinity(X_train, Z_last, y_train, linear, cv, timings):
+    """The task's domain affinity, with the tuned linear probe on raw pixels."""
+    from skhead2toe.inspection import domain_affinity
+
+    with _stage("domain affinity", timings):
+        return domain_affinity(
+            Z_last,
+            y_train,
+            X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
+            estimator=linear.best_estimator_,
             cv=cv,
-            n_jobs=n_jobs,
-            random_state=random_state,
         )
-        with _stage(HEAD2TOE, timings):
-            head.fit(Z_train, y_train)
-        predictions[HEAD2TOE] = head.predict(Z_test)
-        rows.append(
-            _row(
-                HEAD2TOE,
-                y_test,
-                predictions[HEAD2TOE],
-                head.selected_features_.sum(),
-                timings,
-            )
-        )
-        paired = [
-            paired_comparison(y_test, predictions[HEAD2TOE], predictions[other], other)
-            for other in (LINEAR, ALL_LAYERS)
-        ]
-        with _stage("domain affinity", timings):
-            affinity = domain_affinity(
-                Z_train[:, last],
-                y_train,
-                X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
-                estimator=linear.best_estimator_,
-                cv=cv,
-            )
-    results = {
+
+
+def _rounded(timings):
+    return {k: round(v, 2) for k, v in timings.items()}
+
+
+def _results(dataset, feat, Z_train, y_test, rows, paired, heads, affinity):
+    """The demo's results (written to ``results.json``), but timings and files."""
+    head = heads[HEAD2TOE]
+    return {
         "dataset": dataset,
-        "n_train": int(len(y_train)),
+        "n_train": int(Z_train.shape[0]),
         "n_test": int(len(y_test)),
         "backbone": feat.backbone_tag_ or type(feat.backbone).__name__,
         "image_size": int(feat.data_config_["image_size"]),
@@ -264,78 +244,19 @@ def run_demo(
             "from_scratch_cv_accuracy": float(affinity.scratch_score),
             "from_scratch_model": "the same probe on raw pixels",
         },
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "timings_s": {},
         "files": {},
     }
-    if plots:
-        results["files"] = _plots(
-            out,
-            feat,
-            head,
-            X_train,
-            Z_train,
-            y_train,
-            cv,
-            random_state,
-            n_jobs,
-            timings,
-        )
-        results["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-    results["files"]["results"] = os.fspath(out / "results.json")
-    text = json.dumps(results, indent=2).encode()
-    atomic_write(out / "results.json", lambda f: f.write(text))
-    print(format_table(results))
-    return results
 
 
 def _row(name, y_test, pred, n_features, timings):
-    accuracy = float(np.mean(pred == y_test))
-    # half-width of the normal-approximation 95% interval of the test accuracy
-    half = 1.96 * np.sqrt(accuracy * (1.0 - accuracy) / len(y_test))
+    accuracy, half = accuracy_ci95(y_test, pred)
     return {
         "method": name,
         "test_accuracy": accuracy,
-        "ci95": round(float(half), 4),
+        "ci95": round(half, 4),
         "n_features": int(n_features),
         "seconds": round(timings[name], 2),
-    }
-
-
-def paired_comparison(y_true, pred, pred_other, other):
-    """Head2Toe against another method on the same test images (McNemar's test).
-
-    Parameters
-    ----------
-    y_true : ndarray of shape (n,)
-        Test labels.
-    pred, pred_other : ndarray of shape (n,)
-        Head2Toe's predictions and the other method's.
-    other : str
-        The other method's name.
-
-    Returns
-    -------
-    comparison : dict
-        ``other``; ``difference`` in accuracy (Head2Toe minus other);
-        ``only_head2toe_right`` and ``only_other_right``, the discordant counts;
-        ``p_value`` of the exact two-sided McNemar test (a binomial test on the
-        discordant pairs): small values mean the difference is unlikely to be
-        the luck of the test sample.
-    """
-    from scipy.stats import binomtest
-
-    right, right_other = pred == y_true, pred_other == y_true
-    only, only_other = (
-        int(np.sum(right & ~right_other)),
-        int(np.sum(~right & right_other)),
-    )
-    p_value = binomtest(only, only + only_other).pvalue if only + only_other else 1.0
-    return {
-        "other": other,
-        "difference": float(np.mean(right) - np.mean(right_other)),
-        "only_head2toe_right": only,
-        "only_other_right": only_other,
-        "p_value": float(p_value),
     }
 
 

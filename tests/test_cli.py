@@ -218,23 +218,3 @@ def test_demo_writes_table_results_and_plots(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(png) in printed
     assert _leftovers(out) == []
-
-
-def test_paired_comparison_counts_and_mcnemar_p_value():
-    from scipy.stats import binom
-
-    from skhead2toe._demo import paired_comparison
-
-    y = np.zeros(40, dtype=int)
-    ours = np.zeros(40, dtype=int)
-    other = np.zeros(40, dtype=int)
-    ours[:3] = 1  # 3 images only the other method gets right
-    other[3:13] = 1  # 10 images only Head2Toe gets right
-    other[13:15] = ours[13:15] = 1  # 2 both get wrong
-    cmp = paired_comparison(y, ours, other, "Linear")
-    assert cmp["only_head2toe_right"] == 10 and cmp["only_other_right"] == 3
-    assert cmp["difference"] == pytest.approx((10 - 3) / 40)
-    # exact two-sided binomial test on the 13 discordant pairs, computed here
-    assert cmp["p_value"] == pytest.approx(2 * binom.cdf(3, 13, 0.5))
-    same = paired_comparison(y, ours, ours, "Linear")
-    assert same["p_value"] == 1.0 and same["difference"] == 0.0

@@ -3,7 +3,9 @@
 - the tasks: digits, Fashion-MNIST-1k and low-domain-affinity variants built from
   them by fixed, label-preserving image transforms (:data:`VARIANTS`);
 - the methods of Evci et al. (ICML 2022, Table 1) on shared features: Linear,
-  Control, All layers + L2 / L1, Head2Toe, Head2Toe with layer-wise groups;
+  Control, All layers + L2 / L1, Head2Toe, Head2Toe with layer-wise groups (the
+  heads and their grids are those of :mod:`skhead2toe.experiments`, as in
+  ``skhead2toe demo``);
 - full fine-tuning of the backbone with a plain torch loop (:class:`FinetuneRecipe`,
   :func:`train_epochs`, :func:`fine_tune`);
 - CPU / wall timers, the results table, the CSV / JSON writers and the
@@ -20,14 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-TASK_BASES = ("digits", "fashion-mnist")
+from skhead2toe import experiments
+
+TASK_BASES = experiments.DATASETS
 
 # Methods, in table order.
-LINEAR = "Linear"
+LINEAR = experiments.LINEAR
 CONTROL = "Control"
-ALL_L2 = "All layers + L2"
-ALL_L1 = "All layers + L1"
-HEAD2TOE = "Head2Toe"
+ALL_L2 = experiments.ALL_LAYERS
+ALL_L1 = experiments.ALL_LAYERS_L1
+HEAD2TOE = experiments.HEAD2TOE
 HEAD2TOE_LAYERS = "Head2Toe (layer groups)"
 FINETUNE = "Fine-tuning"
 METHODS = (LINEAR, CONTROL, ALL_L2, ALL_L1, HEAD2TOE, HEAD2TOE_LAYERS, FINETUNE)
@@ -165,15 +169,13 @@ def load_task(name, n_train, n_test, random_state=0):
         ``"digits"``, ``"fashion-mnist"``, or ``"<base>+<variant>"`` with a
         variant from :data:`VARIANTS` (e.g. ``"fashion-mnist+block-shuffle"``).
     n_train, n_test : int or None
-        As in :func:`skhead2toe._demo.load_task` (None test images: the rest of
-        digits, or 2000 Fashion-MNIST test images).
+        As in :func:`skhead2toe.experiments.load_task` (None test images: the
+        rest of digits, or 2000 Fashion-MNIST test images).
     random_state : int, default=0
         Seed of the split / subsets.
     """
-    from skhead2toe._demo import load_task as demo_load_task
-
     base, variant = split_task(name)
-    X_train, X_test, y_train, y_test = demo_load_task(
+    X_train, X_test, y_train, y_test = experiments.load_task(
         base, n_train, n_test, random_state
     )
     if variant is not None:
@@ -197,8 +199,7 @@ class FinetuneRecipe:
     ``val_fraction`` of the training set (ties go to the shorter schedule, then
     the smaller rate), then the model is trained again from the pretrained
     weights on the whole training set. The batches and the model are
-    channels-last, the layout oneDNN runs fastest on CPU (1.7x per training
-    step for EfficientNet-Lite0 at 128 px, one thread).
+    channels-last, the layout oneDNN runs fastest on CPU.
 
     With ``precise_bn`` the batch-norm running statistics are re-estimated at
     the end of training by one pass over the (unaugmented) training images
@@ -225,7 +226,7 @@ def build_classifier(backbone, n_classes, *, pretrained=True, image_size=None, s
     """The backbone with a new, seeded linear head, and its data config."""
     import torch
 
-    from skhead2toe.backbones import build_backbone
+    from skhead2toe.feature_extraction import build_backbone
 
     built = build_backbone(
         backbone, pretrained=pretrained, seed=seed, image_size=image_size
@@ -242,7 +243,7 @@ def _model_input(X, data_config):
     """uint8 images (n, H, W) -> normalised float batch at the model resolution."""
     import torch
 
-    from skhead2toe._images import to_model_input
+    from skhead2toe.feature_extraction import to_model_input
 
     x = torch.from_numpy(np.ascontiguousarray(X)).unsqueeze(1)
     return to_model_input(x, data_config, torch.device("cpu"), channels_last=True)
@@ -500,11 +501,11 @@ class Config:
     n_train: int = 1000
     n_test: int | None = None
     cv: int = 3
-    l2_Cs: tuple = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
-    l1_Cs: tuple = (1.0, 10.0, 100.0)
+    l2_Cs: tuple = experiments.PROBE_CS
+    l1_Cs: tuple = experiments.L1_CS
     l1_tol: float = 1e-3
-    h2t_alphas: int = 6
-    h2t_keep_fractions: tuple = (0.01, 0.02, 0.05, 0.1, 0.2)
+    h2t_alphas: int = experiments.N_ALPHAS
+    h2t_keep_fractions: tuple = experiments.KEEP_FRACTIONS
     control_seeds: tuple = (1, 2)
     recipe: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     random_state: int = 0
@@ -514,33 +515,13 @@ class Config:
 
 
 def _l2_probe(cfg):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
-
-    return GridSearchCV(
-        LogisticRegression(max_iter=5000), {"C": list(cfg.l2_Cs)}, cv=cfg.cv
-    )
+    """The Linear / All layers + L2 probe of :mod:`skhead2toe.experiments`."""
+    return experiments.l2_probe(Cs=cfg.l2_Cs, cv=cfg.cv)
 
 
 def _l1_probe(cfg):
-    """L1 logistic regression, one-vs-rest with liblinear, C tuned by CV.
-
-    liblinear's coordinate descent is the fast L1 solver in scikit-learn: on the
-    14,688 features of 1000 digit images (128 px) a fit takes about 10 s, where
-    ``solver="saga"`` (multinomial, C=1, max_iter=300) had not finished its
-    first fit after 4 minutes on a shared machine.
-    liblinear is binary, hence one-vs-rest.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.multiclass import OneVsRestClassifier
-
-    lr = LogisticRegression(l1_ratio=1.0, solver="liblinear", tol=cfg.l1_tol)
-    if lr.get_params().get("penalty") not in (None, "deprecated"):
-        lr.set_params(penalty="l1")  # scikit-learn < 1.8
-    return GridSearchCV(
-        OneVsRestClassifier(lr), {"estimator__C": list(cfg.l1_Cs)}, cv=cfg.cv
-    )
+    """The All layers + L1 probe of :mod:`skhead2toe.experiments`."""
+    return experiments.l1_probe(Cs=cfg.l1_Cs, cv=cfg.cv, tol=cfg.l1_tol)
 
 
 def _l1_used(est):
@@ -550,13 +531,12 @@ def _l1_used(est):
 
 
 def _head2toe(cfg, groups=None):
-    from skhead2toe import GroupLassoClassifierCV
-
-    return GroupLassoClassifierCV(
+    """The Head2Toe head of :mod:`skhead2toe.experiments` (``groups``: per layer)."""
+    return experiments.head2toe_cv(
         alphas=cfg.h2t_alphas,
         keep_fractions=cfg.h2t_keep_fractions,
-        cv=cfg.cv,
         groups=groups,
+        cv=cfg.cv,
         random_state=cfg.random_state,
     )
 
@@ -623,7 +603,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
         Z_test = feat.transform(X_test)
     log(f"{task}: extraction {extraction.cpu:.1f} s CPU, {Z_train.shape[1]} features")
     groups = feat.feature_groups_
-    last = groups == groups.max()
+    last = experiments.last_layer_mask(groups)
     rows, details = [], {}
 
     with Timer() as t:
@@ -929,7 +909,7 @@ def format_table(results):
 # ------------------------------------------------------------------- outputs
 def write_csv(path, rows, columns=CSV_COLUMNS):
     """Write dict rows as CSV, atomically."""
-    from skhead2toe._cache import atomic_write
+    from skhead2toe._io import atomic_write
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
@@ -941,7 +921,7 @@ def write_csv(path, rows, columns=CSV_COLUMNS):
 
 def write_json(path, obj):
     """Write JSON, atomically."""
-    from skhead2toe._cache import atomic_write
+    from skhead2toe._io import atomic_write
 
     data = (json.dumps(obj, indent=2, default=_json_default) + "\n").encode()
     atomic_write(Path(path), lambda f: f.write(data), suffix=".json")
@@ -962,7 +942,7 @@ def plot_gain_vs_affinity(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skhead2toe._cache import atomic_write
+    from skhead2toe._io import atomic_write
 
     tasks = results["tasks"]
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")

@@ -12,10 +12,11 @@ is timed once and its CPU time is added to each of their totals. The Control
 extracts its own features (two random-weight networks) and is timed with them.
 Fine-tuning's CPU time includes its learning-rate search.
 
-Usage::
+The heads and their grids are those of :mod:`skhead2toe.experiments`, as in
+``skhead2toe demo``. Usage (how long each takes: ``README.rst`` here)::
 
-    OMP_NUM_THREADS=1 python benchmarks/transfer/run_baselines.py          # ~1 h
-    OMP_NUM_THREADS=1 python benchmarks/transfer/run_baselines.py --quick  # ~1 min
+    OMP_NUM_THREADS=1 python benchmarks/transfer/run_baselines.py
+    OMP_NUM_THREADS=1 python benchmarks/transfer/run_baselines.py --quick
     OMP_NUM_THREADS=1 python benchmarks/transfer/run_baselines.py --screen-variants
 
 Writes ``results.csv``, ``results.json`` and ``gain_vs_affinity.png`` to

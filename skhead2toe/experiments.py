@@ -1,0 +1,336 @@
+"""The experiments of ``skhead2toe demo`` and the benchmarks: tasks, grids, baselines.
+
+Head2Toe (Evci et al., ICML 2022, Table 1) is compared with heads on the same
+frozen features: a linear probe on the last layer, the same probe on every layer
+(All layers + L2), an L1 probe on every layer, and Head2Toe itself. The demo
+(``skhead2toe demo``), ``benchmarks/bench_fashion_selection.py`` and
+``benchmarks/transfer/run_baselines.py`` all run these heads; this module is the
+one place where their grids and constructors are written down, so that the three
+always compare the same methods:
+
+- the tasks: :data:`DATASETS` and :func:`load_task`;
+- the grids: :data:`PROBE_CS`, :data:`L1_CS`, :data:`N_ALPHAS`,
+  :data:`KEEP_FRACTIONS`;
+- the heads: :func:`l2_probe` (Linear and All layers + L2), :func:`l1_probe`
+  (All layers + L1), :func:`head2toe_cv` (Head2Toe), and :func:`last_layer_mask`
+  for the columns of the linear probe;
+- the scoring: :func:`accuracy_ci95` and :func:`paired_comparison` (McNemar's
+  test on the same test images).
+
+Every hyper-parameter is chosen by cross-validation on the training set only;
+the test set is scored once. Changing a value here changes the demo's table and
+the benchmarks' results together.
+
+scikit-learn and the estimators are imported when a constructor is called, so
+importing this module (e.g. for ``skhead2toe --help``) stays cheap.
+"""
+
+import numpy as np
+
+__all__ = [
+    "ALL_LAYERS",
+    "ALL_LAYERS_L1",
+    "DATASETS",
+    "HEAD2TOE",
+    "KEEP_FRACTIONS",
+    "L1_CS",
+    "LINEAR",
+    "N_ALPHAS",
+    "PROBE_CS",
+    "accuracy_ci95",
+    "head2toe_cv",
+    "l1_probe",
+    "l2_probe",
+    "last_layer_mask",
+    "load_task",
+    "paired_comparison",
+]
+
+#: The tasks of :func:`load_task`: scikit-learn's 8x8 digits and Fashion-MNIST.
+DATASETS = ("digits", "fashion-mnist")
+
+#: Names of the demo's methods, in the order of its table (Evci et al., Table 1).
+LINEAR = "Linear"
+#: The L2 probe on the features of every tapped layer.
+ALL_LAYERS = "All layers + L2"
+#: The L1 probe on the features of every tapped layer (:func:`l1_probe`).
+ALL_LAYERS_L1 = "All layers + L1"
+#: Group-lasso selection over every layer, then an L2 refit on the kept features.
+HEAD2TOE = "Head2Toe"
+
+#: Inverse ridge strengths ``C = 1 / (n * l2)`` tried by the L2 logistic probes
+#: (:func:`l2_probe`). Each layer has unit norm per image, so a layer of ``d``
+#: features has values of order ``1 / sqrt(d)`` and the useful ``C`` are large:
+#: the grid spans five decades above a moderate ridge.
+PROBE_CS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+#: Inverse L1 strengths tried by :func:`l1_probe` (All layers + L1). Three values
+#: only: each liblinear fit on every feature is much slower than an L2 fit.
+L1_CS = (1.0, 10.0, 100.0)
+
+#: Head2Toe's kept fractions (Evci et al., 2022, Sec. 4) up to 20 %: after the
+#: group-lasso path ranks the features, the best ``keep_fraction`` of them are
+#: refitted with a ridge.
+KEEP_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
+
+#: Points of Head2Toe's ``alpha`` path, from ``alpha_max`` to ``alpha_max / 100``:
+#: the ranking of the features (hence the kept set) changes little between
+#: neighbours of a 6-point path.
+N_ALPHAS = 6
+
+
+def load_task(dataset, n_train, n_test, random_state):
+    """Training and test images of a task of :data:`DATASETS`.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}
+        scikit-learn's digits (1797 images, split in a stratified way) or
+        Fashion-MNIST (Debian's ``dataset-fashion-mnist``; random subsets of its
+        training and test sets).
+    n_train : int
+        Training images (1000 in the demo: the paper's "1k" setting).
+    n_test : int or None
+        Test images; None: the rest of digits, or 2000 Fashion-MNIST test images.
+    random_state : int
+        Seed of the split or the subsets.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarray
+        uint8 images of shape (n, H, W) and integer labels.
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is not one of :data:`DATASETS`, or ``n_train`` leaves no
+        digits for testing.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from skhead2toe.datasets import load_digits_images, load_fashion_mnist
+
+    if dataset == "digits":
+        X, y = load_digits_images()
+        if n_train >= len(y):
+            raise ValueError(
+                f"--n-train={n_train} leaves no test images: digits has {len(y)}"
+            )
+        X_train, X_test, y_train, y_test = train_test_split(
+            X,
+            y,
+            train_size=n_train,
+            test_size=n_test,
+            stratify=y,
+            random_state=random_state,
+        )
+        return X_train, X_test, y_train, y_test
+    if dataset == "fashion-mnist":
+        X_train, y_train = load_fashion_mnist(
+            subset="train", n_samples=n_train, random_state=random_state
+        )
+        X_test, y_test = load_fashion_mnist(
+            subset="test", n_samples=n_test or 2000, random_state=random_state
+        )
+        return X_train, X_test, y_train, y_test
+    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
+
+def last_layer_mask(feature_groups):
+    """The columns of the last tapped layer: the input of the linear probe.
+
+    Parameters
+    ----------
+    feature_groups : array-like of shape (n_features,) of int
+        Layer id of each column, e.g. ``MultiLayerFeaturizer.feature_groups_``
+        (the last layer has the largest id; for the default layers it is the
+        globally pooled pre-logits).
+
+    Returns
+    -------
+    mask : ndarray of shape (n_features,) of bool
+        True on the columns of the last layer.
+    """
+    groups = np.asarray(feature_groups)
+    return groups == groups.max()
+
+
+def l2_probe(*, Cs=PROBE_CS, cv=3, n_jobs=None):
+    """The L2 logistic probe of the Linear and All layers + L2 baselines.
+
+    A multinomial :class:`~sklearn.linear_model.LogisticRegression` (lbfgs,
+    ``max_iter=5000``) with ``C`` chosen by grid search: fitted on the last
+    layer's columns (:func:`last_layer_mask`) it is the classic linear probe,
+    on every column it is All layers + L2. Its ``best_estimator_`` is also the
+    probe of :func:`~skhead2toe.inspection.domain_affinity` in the demo.
+
+    Parameters
+    ----------
+    Cs : sequence of float, default=PROBE_CS
+        The ``C`` grid (:data:`PROBE_CS`).
+    cv : int or cross-validation generator, default=3
+        Folds of the grid search (on the training set).
+    n_jobs : int or None, default=None
+        Parallel jobs of the grid search.
+
+    Returns
+    -------
+    probe : GridSearchCV
+        Unfitted.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(
+        LogisticRegression(max_iter=5000),
+        {"C": list(Cs)},
+        cv=cv,
+        n_jobs=n_jobs,
+    )
+
+
+def l1_probe(*, Cs=L1_CS, cv=3, tol=1e-3, n_jobs=None):
+    """The All layers + L1 baseline: a sparse logistic probe, ``C`` tuned by CV.
+
+    L1 logistic regression one-vs-rest with liblinear, whose coordinate descent
+    is scikit-learn's fast L1 solver on thousands of features (multinomial
+    ``solver="saga"`` is far slower there). liblinear is binary, hence
+    one-vs-rest. The features it uses are those with a non-zero weight for
+    some class.
+
+    Parameters
+    ----------
+    Cs : sequence of float, default=L1_CS
+        The ``C`` grid (:data:`L1_CS`).
+    cv : int or cross-validation generator, default=3
+        Folds of the grid search.
+    tol : float, default=1e-3
+        liblinear's stopping tolerance.
+    n_jobs : int or None, default=None
+        Parallel jobs of the grid search.
+
+    Returns
+    -------
+    probe : GridSearchCV
+        Unfitted; it searches ``estimator__C`` of a
+        :class:`~sklearn.multiclass.OneVsRestClassifier`.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.multiclass import OneVsRestClassifier
+
+    lr = LogisticRegression(l1_ratio=1.0, solver="liblinear", tol=tol)
+    if lr.get_params().get("penalty") not in (None, "deprecated"):
+        lr.set_params(penalty="l1")  # scikit-learn < 1.8
+    return GridSearchCV(
+        OneVsRestClassifier(lr), {"estimator__C": list(Cs)}, cv=cv, n_jobs=n_jobs
+    )
+
+
+def head2toe_cv(
+    *,
+    alphas=N_ALPHAS,
+    keep_fractions=KEEP_FRACTIONS,
+    groups=None,
+    cv=3,
+    n_jobs=None,
+    random_state=0,
+):
+    """The Head2Toe head of the demo and the benchmarks.
+
+    A :class:`~skhead2toe.GroupLassoClassifierCV` that chooses ``alpha`` on a
+    warm-started path from ``alpha_max`` down, the fraction of features kept and
+    the ridge of their refit (its default ``refit_l2s``) jointly by
+    cross-validation on the training set.
+
+    Parameters
+    ----------
+    alphas : int or sequence of float, default=N_ALPHAS
+        Points of the ``alpha`` path (:data:`N_ALPHAS`).
+    keep_fractions : sequence of float, default=KEEP_FRACTIONS
+        Kept fractions tried (:data:`KEEP_FRACTIONS`).
+    groups : array-like of int or None, default=None
+        None: one group per feature (Head2Toe's feature selection); e.g.
+        ``MultiLayerFeaturizer.feature_groups_`` selects whole layers.
+    cv : int or cross-validation generator, default=3
+        Folds of the cross-validation.
+    n_jobs : int or None, default=None
+        Parallel jobs of the cross-validation.
+    random_state : int, default=0
+        Seed of the solver.
+
+    Returns
+    -------
+    head : GroupLassoClassifierCV
+        Unfitted.
+    """
+    from skhead2toe.linear_model import GroupLassoClassifierCV
+
+    return GroupLassoClassifierCV(
+        alphas=alphas,
+        keep_fractions=keep_fractions,
+        groups=groups,
+        cv=cv,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )
+
+
+def accuracy_ci95(y_true, y_pred):
+    """Test accuracy and the half-width of its 95 % interval.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n,)
+        Test labels and predictions.
+
+    Returns
+    -------
+    accuracy : float
+        Fraction of the ``n`` test images predicted right.
+    half_width : float
+        ``1.96 * sqrt(accuracy * (1 - accuracy) / n)``, the half-width of the
+        normal-approximation 95 % interval: how much the accuracy may owe to the
+        luck of the test sample (compare methods with :func:`paired_comparison`).
+    """
+    accuracy = float(np.mean(y_pred == y_true))
+    half_width = 1.96 * np.sqrt(accuracy * (1.0 - accuracy) / len(y_true))
+    return accuracy, float(half_width)
+
+
+def paired_comparison(y_true, pred, pred_other, other):
+    """Head2Toe against another method on the same test images (McNemar's test).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n,)
+        Test labels.
+    pred, pred_other : ndarray of shape (n,)
+        Head2Toe's predictions and the other method's.
+    other : str
+        The other method's name.
+
+    Returns
+    -------
+    comparison : dict
+        ``other``; ``difference`` in accuracy (Head2Toe minus other);
+        ``only_head2toe_right`` and ``only_other_right``, the discordant counts;
+        ``p_value`` of the exact two-sided McNemar test (a binomial test on the
+        discordant pairs): small values mean the difference is unlikely to be
+        the luck of the test sample.
+    """
+    from scipy.stats import binomtest
+
+    right, right_other = pred == y_true, pred_other == y_true
+    only, only_other = (
+        int(np.sum(right & ~right_other)),
+        int(np.sum(~right & right_other)),
+    )
+    p_value = binomtest(only, only + only_other).pvalue if only + only_other else 1.0
+    return {
+        "other": other,
+        "difference": float(np.mean(right) - np.mean(right_other)),
+        "only_head2toe_right": only,
+        "only_other_right": only_other,
+        "p_value": float(p_value),
+    }
