@@ -37,10 +37,29 @@ def _images(n, size, seed=0):
     return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
+def _plain_model(feat, dev):
+    """The fitted featurizer's network, built again for plain forward passes.
+
+    Same name, weights and seed as ``feat``'s own; on CUDA in channels-last
+    format, as the featurizer puts its copy.
+    """
+    from skhead2toe.feature_extraction import build_backbone
+
+    built = build_backbone(
+        feat.backbone,
+        pretrained=feat.pretrained,
+        seed=feat.seed_,
+        image_size=feat.image_size,
+        preprocessing=feat.preprocessing,
+    )
+    model = built.model.to(dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def bench_throughput(device, backbone, pretrained, n_images, batch_size, repeats):
-    from skhead2toe import MultiLayerFeaturizer
-    from skhead2toe._hooks import forward
-    from skhead2toe._images import to_model_input
+    from skhead2toe.feature_extraction import MultiLayerFeaturizer, to_model_input
 
     X = _images(n_images, 224)
     feat = MultiLayerFeaturizer(
@@ -52,7 +71,7 @@ def bench_throughput(device, backbone, pretrained, n_images, batch_size, repeats
         progress=False,
     ).fit(X[:2])
     dev = torch.device(device)
-    model = feat._get_model(dev)
+    model = _plain_model(feat, dev)
     cfg = feat.data_config_
     cuda = dev.type == "cuda"
 
@@ -64,7 +83,7 @@ def bench_throughput(device, backbone, pretrained, n_images, batch_size, repeats
                 x = to_model_input(
                     batch.permute(0, 3, 1, 2), cfg, dev, channels_last=cuda
                 )
-                forward(model, x).float().cpu()
+                model(x).float().cpu()
         if cuda:
             torch.cuda.synchronize()
 
@@ -103,14 +122,12 @@ def bench_memory_format(device, n_images=64, batch_size=32, repeats=5):
     featurizer converts every batch to channels-last (oneDNN's fast layout on the
     CPU). Interleaved pairs, as in :func:`bench_throughput`.
     """
-    from skhead2toe import MultiLayerFeaturizer
-    from skhead2toe._hooks import forward
-    from skhead2toe._images import to_model_input
+    from skhead2toe.feature_extraction import MultiLayerFeaturizer, to_model_input
 
     X = _images(batch_size, 224)
     feat = MultiLayerFeaturizer(device=device, progress=False).fit(X[:2])
     dev = torch.device(device)
-    model = feat._get_model(dev)
+    model = _plain_model(feat, dev)
     x = to_model_input(torch.from_numpy(X).permute(0, 3, 1, 2), feat.data_config_, dev)
     layouts = {
         "nchw": x.contiguous(),
@@ -120,13 +137,13 @@ def bench_memory_format(device, n_images=64, batch_size=32, repeats=5):
     ratios = []
     with torch.inference_mode():
         for name in layouts:  # warm up both
-            forward(model, layouts[name])
+            model(layouts[name])
         for _ in range(repeats):
             t = {}
             for name, batch in layouts.items():
                 t0 = time.perf_counter()
                 for _ in range(n_batches):
-                    forward(model, batch)
+                    model(batch)
                 t[name] = time.perf_counter() - t0
             ratios.append(t["nchw"] / t["channels_last"])
     return statistics.median(ratios), ratios

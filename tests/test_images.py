@@ -3,7 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from skhead2toe.feature_extraction._images import as_source, to_model_input
+from skhead2toe.feature_extraction import to_model_input
+from skhead2toe.feature_extraction._images import as_source
 
 CFG = {
     "image_size": 16,
