@@ -27,6 +27,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .linear_model import GroupLassoClassifier, GroupLassoClassifierCV
+from .linear_model._path import make_groups
 
 __all__ = [
     "default_probe",
@@ -41,10 +42,10 @@ __all__ = [
 def _featurizer_class():
     """``MultiLayerFeaturizer`` if its module is loaded, else None.
 
-    No instance can exist before ``skhead2toe.featurizer`` is imported, so this
-    avoids importing torch just to answer ``isinstance``.
+    No instance can exist before ``skhead2toe.feature_extraction.featurizer`` is
+    imported, so this avoids importing torch just to answer ``isinstance``.
     """
-    module = sys.modules.get("skhead2toe.featurizer")
+    module = sys.modules.get("skhead2toe.feature_extraction.featurizer")
     return None if module is None else module.MultiLayerFeaturizer
 
 
@@ -74,16 +75,16 @@ def _featurizer_groups(featurizer, what):
 
 
 def _head_groups(head):
-    """Layer labels from the head's own ``groups`` parameter, or None."""
+    """Layer labels from the head's own ``groups`` parameter, or None.
+
+    Index lists are read as the estimators read them (:func:`make_groups`):
+    group ``i`` of the list is layer ``i``.
+    """
     groups = getattr(head, "groups", None)
     if groups is None:
         return None
-    n_features = head.feature_importances_.shape[0]
-    if isinstance(groups, list) and groups and np.ndim(groups[0]) == 1:
-        labels = np.full(n_features, -1)
-        for i, idx in enumerate(groups):
-            labels[np.asarray(idx, dtype=int)] = i
-        return labels if np.all(labels >= 0) else None
+    if isinstance(groups, list | tuple):
+        return make_groups(groups, head.feature_importances_.shape[0]).ids
     return np.asarray(groups)
 
 

@@ -144,6 +144,20 @@ def test_layer_importances_uses_the_heads_groups(data):
     )
 
 
+def test_layer_importances_reads_index_lists_as_the_estimators_do(data):
+    X, y, groups = data
+    as_lists = [np.flatnonzero(groups == g) for g in range(N_LAYERS)]
+    clf = GroupLassoClassifier(alpha=1e-2, groups=as_lists).fit(X, y)
+    from_tuple = clf.set_params(groups=tuple(as_lists))
+    np.testing.assert_array_equal(
+        layer_importances(from_tuple).n_features, np.full(N_LAYERS, WIDTH)
+    )
+    # groups that no longer partition the columns: the estimators' own error
+    overlapping = [np.r_[as_lists[0], as_lists[1][:1]], *as_lists[1:]]
+    with pytest.raises(ValueError, match="groups overlap"):
+        layer_importances(clf.set_params(groups=overlapping))
+
+
 def test_layer_importances_pipeline_matches_estimator_and_groups(pipe):
     feat, head = pipe[0], pipe[-1]
     from_pipe = layer_importances(pipe)
