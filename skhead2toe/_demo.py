@@ -39,7 +39,7 @@ from skhead2toe.experiments import (
     load_task,
     paired_comparison,
 )
-from skhead2toe.linear_model._fista_numpy import one_blas_thread
+from skhead2toe.linear_model._numpy import one_blas_thread
 
 __all__ = ["DATASETS", "format_table", "run_demo"]
 
