@@ -1,6 +1,5 @@
 """MultiLayerFeaturizer: pooled features from every layer of a frozen backbone."""
 
-import importlib
 import os
 import sys
 import warnings
@@ -629,9 +628,3 @@ def _column_stats(features, chunk=4096):
 def _release_memory(device):
     if device.type == "cuda":
         torch.cuda.empty_cache()
-
-
-# skhead2toe.inspection recognises a featurizer by looking for the module
-# "skhead2toe.featurizer" in sys.modules (so that it never imports torch itself):
-# load that old path with the class until it looks at the new home.
-importlib.import_module("skhead2toe.featurizer")
