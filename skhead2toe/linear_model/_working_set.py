@@ -37,31 +37,8 @@ def solve_arrays(
 ):
     """Build the :class:`~._problem.Problem` from arrays and :func:`solve` it.
 
-    Parameters
-    ----------
-    ops : NumpyOps or TorchOps
-        Array backend; every array lives on it.
-    X : array of shape (n, d), float32 or float64
-        Design matrix.
-    onehot : array of shape (n, K), float64
-        One-hot encoded labels.
-    c : array of shape (n,), float64
-        Sample weights, normalised to sum to one.
-    groups : Groups
-        Partition of the features, on the backend.
-    alpha : float
-        Group-lasso strength (``>= 0``).
-    l2 : float, default=0.0
-        Ridge strength (``>= 0``); ``alpha + l2 > 0``.
-    fit_intercept : bool, default=True
-        Whether to fit an unpenalised intercept.
-    **params : dict
-        Keyword arguments of :func:`solve`.
-
-    Returns
-    -------
-    result : SolverResult
-        The solution and its certificate.
+    ``ops`` to ``fit_intercept`` are the problem's (see its class); ``params`` are
+    the keyword arguments of :func:`solve`. Returns a :class:`~._results.SolverResult`.
     """
     problem = Problem(
         ops, X, onehot, c, groups, alpha=alpha, l2=l2, fit_intercept=fit_intercept
