@@ -52,7 +52,22 @@ def _gpu_possible():
 
 
 def solver_function(solver, device):
-    """The backend function for ``solver`` (``"auto"`` resolved) and its device."""
+    """The backend function for ``solver`` (``"auto"`` resolved) and its device.
+
+    Parameters
+    ----------
+    solver : {"auto", "newton", "fista", "torch"}
+        The estimator's ``solver``.
+    device : str or torch.device
+        The estimator's ``device``.
+
+    Returns
+    -------
+    solve : callable
+        ``solve(X, onehot, c, groups, **params) -> SolverResult``: the numpy
+        backend (with ``inner="newton"`` where that applies) or the torch one
+        bound to its device.
+    """
     if solver in ("fista", "newton") and device not in ("auto", "cpu"):
         raise ValueError(
             f"solver={solver!r} runs on the CPU with numpy; got device={device!r}. "

@@ -99,7 +99,20 @@ class _Model(NamedTuple):
 
 
 def newton_fits(n_rows, n_classes):
-    """Whether an explicit Hessian of ``n_rows`` rows by ``n_classes`` is cheap."""
+    """Whether an explicit Hessian of ``n_rows`` rows by ``n_classes`` is cheap.
+
+    Parameters
+    ----------
+    n_rows : int
+        Penalised rows of the working set (features).
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    fits : bool
+        Whether ``(n_rows + 1) n_classes`` is at most ``_MAX_NEWTON_SIZE``.
+    """
     return (n_rows + 1) * n_classes <= _MAX_NEWTON_SIZE
 
 
@@ -111,6 +124,20 @@ def newton_applies(groups, n_rows, n_classes):
     model). With more classes a row visit costs ``O(n K)`` against a loose
     curvature bound, and accelerated proximal gradient is faster (measured in
     ``benchmarks/README.rst``, "Newton model solves").
+
+    Parameters
+    ----------
+    groups : Groups
+        Groups of the working set.
+    n_rows : int
+        Its penalised rows (features).
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    applies : bool
+        Whether proximal Newton steps are used on this working set.
     """
     return newton_fits(n_rows, n_classes) or (
         groups.n_groups == n_rows and n_classes <= _EXACT_BLOCK_K

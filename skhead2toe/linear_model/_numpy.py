@@ -11,7 +11,7 @@ import functools
 import numpy as np
 from scipy.special import xlogy
 
-__all__ = ["NUMPY_OPS", "NumpyOps", "one_blas_thread", "solve_numpy"]
+__all__ = ["NUMPY_OPS", "one_blas_thread", "solve_numpy"]
 
 
 class NumpyOps:

@@ -94,6 +94,18 @@ def alpha_max(
     alpha_max : float
         ``max_g ||X_g^T (c (Y - P_0))||_F / w_g`` where ``P_0`` holds the class
         proportions and ``c`` the normalised sample weights. Independent of ``l2``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skhead2toe import GroupLassoClassifier, alpha_max
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> amax = alpha_max(X, y)
+    >>> int(GroupLassoClassifier(amax).fit(X, y).selected_features_.sum())
+    0
+    >>> int(GroupLassoClassifier(0.5 * amax).fit(X, y).selected_features_.sum()) > 0
+    True
     """
     X, onehot, c, _ = _prepare(X, y, sample_weight)
     groups = make_groups(groups, X.shape[1], group_weights)
@@ -116,6 +128,12 @@ def alpha_grid(alpha_max, n_alphas=20, eps=1e-2):
     -------
     alphas : ndarray of shape (n_alphas,)
         Decreasing values.
+
+    Examples
+    --------
+    >>> from skhead2toe.linear_model import alpha_grid
+    >>> alpha_grid(0.5, n_alphas=3, eps=1e-2).tolist()
+    [0.5, 0.05, 0.005]
     """
     if n_alphas < 1:
         raise ValueError(f"n_alphas must be at least 1, got {n_alphas}.")
@@ -273,6 +291,30 @@ def group_lasso_path(
         Duality gap certificates.
     n_iters : ndarray of shape (n_alphas,)
         Iterations at each alpha.
+
+    Raises
+    ------
+    ValueError
+        For bad alphas (negative, not finite, or 0 without ``l2``), a single
+        class, or a class whose samples all weigh 0, before any work.
+
+    Warns
+    -----
+    ConvergenceWarning
+        For each alpha whose solve stopped short of ``tol``, as the estimators do.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skhead2toe.linear_model import group_lasso_path
+    >>> X, y = load_digits(return_X_y=True)
+    >>> alphas, coefs, intercepts, gaps, n_iters = group_lasso_path(
+    ...     X / 16, y, n_alphas=4
+    ... )
+    >>> coefs.shape  # (alphas, classes, features)
+    (4, 10, 64)
+    >>> [int((abs(c).sum(0) > 0).sum()) for c in coefs]  # features used, growing
+    [0, ...]
     """
     X, onehot, c, classes = _prepare(X, y, sample_weight)
     _check_classes(onehot, c, classes)

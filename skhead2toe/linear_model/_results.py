@@ -13,7 +13,7 @@ __all__ = ["InnerResult", "SolverResult", "warn_if_not_converged"]
 class InnerResult(NamedTuple):
     """What every inner solver returns on its (working-set) problem.
 
-    Attributes
+    Parameters
     ----------
     coef : array of shape (m, K)
         Coefficients of the restricted problem, float64, on the backend.
@@ -42,7 +42,7 @@ class InnerResult(NamedTuple):
 class SolverResult:
     """What a full solve (:func:`._working_set.solve`) returns.
 
-    Attributes
+    Parameters
     ----------
     coef : ndarray of shape (d, K)
         Coefficients, one row per feature (float64, numpy).

@@ -8,7 +8,7 @@ solver (:mod:`._working_set`). On CUDA the full pass over ``X`` runs in the dtyp
 
 import numpy as np
 
-__all__ = ["TorchOps", "resolve_device", "solve_torch"]
+__all__ = ["resolve_device", "solve_torch"]
 
 
 class TorchOps:

@@ -37,8 +37,17 @@ def solve_arrays(
 ):
     """Build the :class:`~._problem.Problem` from arrays and :func:`solve` it.
 
-    ``ops`` to ``fit_intercept`` are the problem's (see its class); ``params`` are
-    the keyword arguments of :func:`solve`. Returns a :class:`~._results.SolverResult`.
+    Parameters
+    ----------
+    ops, X, onehot, c, groups, alpha, l2, fit_intercept
+        The problem's (see :class:`~._problem.Problem`).
+    **params : dict
+        Keyword arguments of :func:`solve`.
+
+    Returns
+    -------
+    result : SolverResult
+        The solution and its certificate.
     """
     problem = Problem(
         ops, X, onehot, c, groups, alpha=alpha, l2=l2, fit_intercept=fit_intercept
