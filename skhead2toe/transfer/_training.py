@@ -194,6 +194,26 @@ def score_network(net, X, y, *, batch_size=512):
     -------
     accuracy : float
         Fraction of images whose largest logit is the true class.
+
+    Examples
+    --------
+    An untrained three-class CNN, scored on its own predictions and on
+    labels it always gets wrong:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from skhead2toe.transfer import make_cnn, score_network
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 8, 8)).astype(np.float32)
+    >>> net = make_cnn(3)
+    >>> with torch.no_grad():
+    ...     pred = net(torch.from_numpy(X[:, None])).argmax(1).numpy()
+    >>> score_network(net, X, pred), score_network(net, X, (pred + 1) % 3)
+    (1.0, 0.0)
+    >>> net.training  # its mode is left as it was
+    True
+
+    :func:`train_network` shows the score of a trained network.
     """
     _check_network(net, "net")
     X = _as_images(X)
