@@ -32,27 +32,19 @@ Names are loaded on first use, so importing this subpackage (or its torch-free
 ``_cache`` module) does not import torch.
 """
 
-import importlib
+from .._lazy import lazy_attributes
 
-_LAZY = {
-    "ALIASES": "backbones",
-    "PRESETS": "backbones",
-    "Backbone": "backbones",
-    "MultiLayerFeaturizer": "featurizer",
-    "build_backbone": "backbones",
-    "list_layers": "backbones",
-    "to_model_input": "_images",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = lazy_attributes(
+    globals(),
+    {
+        ".backbones": [
+            "ALIASES",
+            "PRESETS",
+            "Backbone",
+            "build_backbone",
+            "list_layers",
+        ],
+        ".featurizer": ["MultiLayerFeaturizer"],
+        "._images": ["to_model_input"],
+    },
+)
