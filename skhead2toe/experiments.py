@@ -208,7 +208,7 @@ def l2_probe(*, Cs=PROBE_CS, cv=3, n_jobs=None):
     Returns
     -------
     probe : GridSearchCV
-        Unfitted.
+        Unfitted; ``fit`` picks ``C`` by cross-validation.
 
     Examples
     --------
@@ -336,7 +336,7 @@ def head2toe_cv(
     Returns
     -------
     head : GroupLassoClassifierCV
-        Unfitted.
+        Unfitted; ``fit`` tunes it along warm-started paths.
 
     Examples
     --------

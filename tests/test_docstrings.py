@@ -1,4 +1,12 @@
-"""Every public module: its doctests pass and its numpydoc parameters match."""
+"""Docstrings of the whole package: doctests pass, numpydoc sections are right.
+
+* Every name in a module's ``__all__`` (private modules included) has a docstring
+  whose documented parameters match its signature, and so do the public methods
+  its classes define.
+* Every name a public module exports (the API reference) shows an example.
+* The doctests of every public module, and of every module that defines an
+  exported name, pass.
+"""
 
 import doctest
 import importlib
@@ -10,40 +18,43 @@ from numpydoc.validate import validate
 
 import skhead2toe
 
-# Documented parameters must match the signature (PR01: a parameter is not
-# documented, PR02: a documented one does not exist), and every public object
-# needs a docstring (GL08).
-CHECKED_CODES = {"PR01", "PR02", "GL08"}
+# PR01: a parameter is not documented; PR02: a documented one does not exist;
+# GL08: no docstring; RT01: a function that returns has no Returns section.
+PARAMETER_CODES = {"PR01", "PR02", "GL08", "RT01"}
 
 
-def _public_modules():
-    """Modules of skhead2toe with no underscore in their dotted path."""
+def _module_names():
     names = ["skhead2toe"]
     for info in pkgutil.walk_packages(skhead2toe.__path__, "skhead2toe."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
+        if not info.name.endswith("__main__"):  # importing it runs the CLI
             names.append(info.name)
     return sorted(names)
 
 
-PUBLIC_MODULES = _public_modules()
+def _is_public(module_name):
+    return not any(part.startswith("_") for part in module_name.split("."))
 
 
-def _public_objects():
-    """``(import path, object)`` of every public name, at its defining module."""
-    seen = {}
-    for name in PUBLIC_MODULES:
+MODULES = _module_names()
+PUBLIC_MODULES = [name for name in MODULES if _is_public(name)]
+
+
+def _exported(module_names):
+    """``{import path at the defining module: object}`` of the ``__all__`` names."""
+    found = {}
+    for name in module_names:
         module = importlib.import_module(name)
         for attr in getattr(module, "__all__", []):
             obj = getattr(module, attr)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 continue
-            if not obj.__module__.startswith("skhead2toe"):
-                continue  # a re-exported third-party name
-            seen.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
-    return seen
+            if obj.__module__.startswith("skhead2toe"):  # not a re-exported import
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+    return found
 
 
-PUBLIC_OBJECTS = _public_objects()
+EXPORTED = _exported(MODULES)
+API = _exported(PUBLIC_MODULES)
 
 
 def _members(path, obj):
@@ -59,29 +70,32 @@ def _members(path, obj):
                 yield f"{path}.{name}"
 
 
-def test_the_public_modules_are_found():
+def test_the_modules_and_names_are_found():
     # a guard against the discovery silently finding nothing
-    for name in ("skhead2toe.linear_model", "skhead2toe.inspection"):
-        assert name in PUBLIC_MODULES
-    assert "skhead2toe.linear_model._group_lasso.GroupLassoClassifier" in (
-        PUBLIC_OBJECTS
-    )
+    assert {"skhead2toe.linear_model", "skhead2toe.inspection"} <= set(PUBLIC_MODULES)
+    assert "skhead2toe.linear_model._problem" in MODULES
+    assert "skhead2toe.linear_model._group_lasso.GroupLassoClassifier" in API
+    assert "skhead2toe.linear_model._problem.Problem" in EXPORTED
 
 
-@pytest.mark.parametrize("path", sorted(PUBLIC_OBJECTS))
+@pytest.mark.parametrize("path", sorted(EXPORTED))
 def test_numpydoc_parameters(path):
     problems = []
-    for name in _members(path, PUBLIC_OBJECTS[path]):
+    for name in _members(path, EXPORTED[path]):
         for code, message in validate(name)["errors"]:
-            if code in CHECKED_CODES:
+            if code in PARAMETER_CODES:
                 problems.append(f"{name}: {code} {message}")
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", sorted(API))
+def test_public_names_show_an_example(path):
+    codes = {code for code, _ in validate(path)["errors"]}
+    assert "EX01" not in codes, f"{path} has no Examples section"
+
+
 def _doctest_modules():
-    """Every module that defines a public object, or is itself public."""
-    defining = {obj.__module__ for obj in PUBLIC_OBJECTS.values()}
-    return sorted(defining | set(PUBLIC_MODULES))
+    return sorted({obj.__module__ for obj in EXPORTED.values()} | set(PUBLIC_MODULES))
 
 
 @pytest.mark.parametrize("name", _doctest_modules())

@@ -1,5 +1,3 @@
-import doctest
-
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -14,7 +12,6 @@ from skhead2toe import (
     GroupLassoClassifierCV,
     MultiLayerFeaturizer,
     alpha_max,
-    inspection,
 )
 from skhead2toe.inspection import (
     default_probe,
@@ -352,23 +349,3 @@ def test_domain_affinity_errors(data):
         domain_affinity(X, y, X_scratch=X[:-1], cv=3)
     with pytest.raises(ValueError, match="scratch_score must be a finite number"):
         domain_affinity(X, y, scratch_score=np.nan, cv=3)
-
-
-# ----------------------------------------------------------------- docs
-def test_docstring_examples_run():
-    result = doctest.testmod(
-        inspection, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    )
-    assert result.attempted > 0 and result.failed == 0
-
-
-def test_public_functions_document_their_parameters():
-    import inspect
-
-    for name in inspection.__all__:
-        func = getattr(inspection, name)
-        doc = inspect.getdoc(func)
-        assert "Examples\n--------" in doc, name
-        assert "Returns\n-------" in doc, name
-        for param in inspect.signature(func).parameters:
-            assert f"\n{param} : " in f"\n{doc}", (name, param)

@@ -1,5 +1,3 @@
-import doctest
-import importlib
 import subprocess
 import sys
 
@@ -15,7 +13,6 @@ from skhead2toe import (
     GroupLassoClassifierCV,
     MultiLayerFeaturizer,
     alpha_max,
-    plotting,
 )
 from skhead2toe.inspection import layer_importances, probe_layers
 from skhead2toe.plotting import (
@@ -322,42 +319,6 @@ def test_regularization_path_display_validation(lasso):
 
     with pytest.raises(NotFittedError):
         RegularizationPathDisplay.from_estimator(GroupLassoClassifierCV())
-
-
-# ----------------------------------------------------------------- docs
-@pytest.mark.parametrize("name", ["_importances", "_probes", "_path", "_transfer"])
-def test_docstring_examples_run(name):
-    module = importlib.import_module(f"skhead2toe.plotting.{name}")
-    result = doctest.testmod(
-        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    )
-    assert result.attempted > 0 and result.failed == 0
-
-
-def _public_members():
-    import inspect
-
-    for name in plotting.__all__:
-        cls = getattr(plotting, name)
-        yield name, cls, cls.__init__
-        for meth in ("plot", "from_estimator", "from_probes"):
-            if meth in vars(cls):
-                func = getattr(cls, meth)
-                yield f"{name}.{meth}", func, func
-                assert inspect.getdoc(func)
-
-
-def test_public_objects_document_their_parameters():
-    import inspect
-
-    for label, obj, sig_of in _public_members():
-        doc = inspect.getdoc(obj)
-        assert "Examples\n--------" in doc or ".plot" in label, label
-        params = [p for p in inspect.signature(sig_of).parameters if p != "self"]
-        params = [p for p in params if p != "cls"]
-        for param in params:
-            stars = "**" if param == "kwargs" else ""
-            assert f"\n{stars}{param} : " in f"\n{doc}", (label, param)
 
 
 def test_new_figures_grow_with_the_number_of_layers():

@@ -160,7 +160,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples.
+            Samples to score.
 
         Returns
         -------
@@ -178,7 +178,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples.
+            Samples whose class probabilities are wanted.
 
         Returns
         -------
@@ -193,7 +193,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples.
+            Samples whose log-probabilities are wanted.
 
         Returns
         -------
@@ -208,7 +208,7 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples.
+            Samples to classify.
 
         Returns
         -------

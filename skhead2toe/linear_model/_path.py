@@ -77,9 +77,9 @@ def alpha_max(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Training data.
+        The data the path will be fitted on.
     y : array-like of shape (n_samples,)
-        Class labels.
+        Their class labels.
     sample_weight : array-like of shape (n_samples,), default=None
         Sample weights.
     groups : see :class:`GroupLassoClassifier`
@@ -254,7 +254,7 @@ def group_lasso_path(
     X : array-like of shape (n_samples, n_features)
         Training data.
     y : array-like of shape (n_samples,)
-        Class labels.
+        Class labels (two classes or more).
     alphas : array-like, default=None
         Values to use; None builds :func:`alpha_grid` from :func:`alpha_max`.
     n_alphas : int, default=20

@@ -36,9 +36,10 @@ def layer_features(net, X, *, n_layers=None, target_size=512, batch_size=512):
     Parameters
     ----------
     net : torch.nn.Sequential
-        A network of :func:`make_cnn`; its train/eval mode is restored.
+        A network of :func:`make_cnn` (trained or not); its train/eval mode is
+        restored.
     X : array-like of shape (n_samples, H, W) or (n_samples, C, H, W)
-        Images, preprocessed as for :func:`train_network`.
+        Images to featurize, preprocessed as for :func:`train_network`.
     n_layers : int, default=None
         Number of layers, from the input; None: all but the output layer
         (``L - 1``, the depths ``n`` of the transfer experiment).

@@ -163,7 +163,8 @@ def run_transfer_experiment(
     References
     ----------
     Yosinski, J., Clune, J., Bengio, Y. and Lipson, H. (2014). How transferable
-    are features in deep neural networks? NeurIPS.
+    are features in deep neural networks? NeurIPS. The AnB, BnB and fine-tuned
+    variants are theirs, here at a small scale.
 
     Examples
     --------
