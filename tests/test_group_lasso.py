@@ -228,3 +228,30 @@ def test_refit_on_more_features_than_twice_the_samples_is_exact(fit_intercept):
 @pytest.mark.parametrize("Estimator", [GroupLassoClassifier, GroupLassoClassifierCV])
 def test_parameter_constraints_name_exactly_the_parameters(Estimator):
     assert set(Estimator._parameter_constraints) == set(Estimator().get_params())
+
+
+@pytest.mark.parametrize("solver", ["newton", "fista"])
+def test_negative_sample_weight_is_a_clear_error_before_any_work(data, solver):
+    X, y = data
+    weights = np.ones(len(y))
+    weights[3] = -0.5
+    for est in (
+        GroupLassoClassifier(0.01, solver=solver),
+        GroupLassoClassifierCV(alphas=2, cv=2, solver=solver),
+    ):
+        with pytest.raises(ValueError, match="sample_weight.*non-negative"):
+            est.fit(X, y, sample_weight=weights)
+    with pytest.raises(ValueError, match="sample_weight.*non-negative"):
+        alpha_max(X, y, sample_weight=weights)
+
+
+def test_cv_with_a_class_missing_from_a_training_fold_is_one_clear_error(data):
+    # a class of one sample is absent from one training fold: no optimum there,
+    # so the fits of that fold would all run to max_iter and warn, one per alpha
+    X, y = data
+    y = y.copy()
+    y[np.flatnonzero(y == 2)[1:]] = 1
+    clf = GroupLassoClassifierCV(alphas=4, cv=5)
+    with pytest.warns(UserWarning, match="least populated class"):
+        with pytest.raises(ValueError, match=r"Class 2 has 1 sample .* cv=5"):
+            clf.fit(X, y)

@@ -159,7 +159,9 @@ feature_names_in_
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights, used in fitting and in scoring the folds.
+            Non-negative sample weights, used in fitting and in scoring the
+            folds. Every training fold needs every class with positive weight
+            (a ValueError says which class and fold count otherwise).
 
         Returns
         -------
@@ -179,6 +181,7 @@ feature_names_in_
         l2s = self._refit_l2_values(fractions)
         y_codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, y_codes, classifier=True).split(X, y_codes))
+        self._check_folds(folds, onehot, c)
         jobs = (
             delayed(self._score_path)(
                 X, onehot, c, groups, solve, train, test, fractions, l2s
@@ -206,6 +209,27 @@ feature_names_in_
             X, onehot, c, groups, solve, result, self.keep_fraction_, self.refit_l2_
         )
         return self
+
+    def _check_folds(self, folds, onehot, c):
+        """Every class needs weight in every training fold (else no fold optimum).
+
+        A class absent from a fold's training rows has no optimum there (its
+        intercept runs to -inf), so every solve of that fold would run to
+        ``max_iter`` and warn. Refuse it before any work, with the remedy.
+        """
+        for train, _ in folds:
+            absent = np.flatnonzero(c[train] @ onehot[train] <= 0)
+            if absent.size == 0:
+                continue
+            label = self.classes_[absent[0]].item()
+            count = int(np.count_nonzero(onehot[:, absent[0]] * (c > 0)))
+            raise ValueError(
+                f"Class {label!r} has {count} sample{'s' if count != 1 else ''} "
+                f"(of positive weight), and a training fold of cv={self.cv!r} has "
+                f"none of it ({len(folds)} folds): every training fold needs "
+                "every class. Give that class more samples, drop it, or use "
+                "fewer folds."
+            )
 
     def _alpha_values(self, X, onehot, c, groups):
         if isinstance(self.alphas, Integral):

@@ -201,7 +201,7 @@ class GroupLassoClassifier(_GroupLassoBase):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; normalised to sum to ``n_samples``.
+            Non-negative sample weights; normalised to sum to ``n_samples``.
 
         Returns
         -------

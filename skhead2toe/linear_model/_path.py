@@ -26,6 +26,14 @@ def _encode(X, y, sample_weight):
     """One-hot labels, sample weights normalised to sum to one, and the classes."""
     classes, codes = np.unique(y, return_inverse=True)
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    negative = np.flatnonzero(sw < 0)
+    if negative.size:
+        first = negative[0]
+        raise ValueError(
+            f"sample_weight must be non-negative, but {negative.size} weight"
+            f"{'s are' if negative.size > 1 else ' is'} negative (the first at "
+            f"index {first}: {sw[first]:g})."
+        )
     if sw.sum() <= 0:
         raise ValueError("sample_weight must have a positive sum.")
     return np.eye(len(classes))[codes.ravel()], sw / sw.sum(), classes
@@ -81,7 +89,7 @@ def alpha_max(
     y : array-like of shape (n_samples,)
         Their class labels.
     sample_weight : array-like of shape (n_samples,), default=None
-        Sample weights.
+        Non-negative sample weights.
     groups : see :class:`GroupLassoClassifier`
         Feature groups (default: one per feature).
     group_weights : array-like of shape (n_groups,), default=None
@@ -262,7 +270,7 @@ def group_lasso_path(
     eps : float, default=1e-2
         Grid ratio when ``alphas`` is None.
     sample_weight : array-like of shape (n_samples,), default=None
-        Sample weights.
+        Non-negative sample weights.
     groups : None, array-like of int, or list of index arrays, default=None
         Feature groups (see :class:`GroupLassoClassifier`).
     group_weights : array-like, default=None
