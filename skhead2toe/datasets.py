@@ -231,6 +231,11 @@ def load_fashion_mnist(path=None, *, subset="train", n_samples=None, random_stat
     return images.astype(np.uint8), labels.astype(np.int64)
 
 
+def _hidden(name):
+    # dot files and folders: .DS_Store, macOS AppleDouble ._*, .ipynb_checkpoints
+    return name.startswith(".")
+
+
 def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
     """Image paths and labels from a folder of class sub-folders.
 
@@ -238,7 +243,9 @@ def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
     ----------
     root : str or path-like
         Folder whose sub-folders are class names, each holding image files
-        (searched recursively).
+        (searched recursively). Hidden files and folders (names starting with
+        ``"."``, such as macOS ``._*`` resource files or
+        ``.ipynb_checkpoints``) are skipped, below ``root`` and as classes.
     extensions : tuple of str, default=IMAGE_EXTENSIONS
         File name suffixes (case-insensitive) counted as images.
 
@@ -276,11 +283,14 @@ def load_image_folder(root, *, extensions=IMAGE_EXTENSIONS):
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
     suffixes = tuple(e.lower() for e in extensions)
     paths, labels = [], []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    classes = (p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
+    for class_dir in sorted(classes):
         files = sorted(
             p
             for p in class_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in suffixes
+            if p.is_file()
+            and p.suffix.lower() in suffixes
+            and not any(_hidden(part) for part in p.relative_to(class_dir).parts)
         )
         paths += [os.fspath(p) for p in files]
         labels += [class_dir.name] * len(files)

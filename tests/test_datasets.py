@@ -113,3 +113,21 @@ def test_load_image_folder(tmp_path):
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(ValueError, match="no images"):
         load_image_folder(tmp_path / "empty")
+
+
+def test_load_image_folder_skips_hidden_files_and_folders(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "cat" / ".ipynb_checkpoints").mkdir(parents=True)
+    (tmp_path / ".trash" / "x").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "cat" / "0.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "cat" / ".ipynb_checkpoints" / "0.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / ".trash" / "x" / "1.png")
+    (tmp_path / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "cat" / ".hidden.png").write_bytes(b"not an image")
+    paths, labels = load_image_folder(tmp_path)
+    assert paths == [str(tmp_path / "cat" / "0.png")]
+    assert list(labels) == ["cat"]
+    # a hidden root is not a hidden part of the paths below it
+    paths, _ = load_image_folder(tmp_path / ".trash")
+    assert paths == [str(tmp_path / ".trash" / "x" / "1.png")]
