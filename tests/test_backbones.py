@@ -172,3 +172,52 @@ def test_user_module_needs_preprocessing():
     assert list_layers(net) == ["0", "1"]
     with pytest.raises(ValueError, match="needs a timm model"):
         resolve_layers(net, "head2toe")
+
+
+def _bad_weights(tmp_path, kind, suffix):
+    path = tmp_path / f"{kind}{suffix}"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "random":
+        path.write_bytes(bytes(range(256)) * 8)
+    else:  # the first half of a valid file
+        source = build_backbone("test_resnet", pretrained=False).model.state_dict()
+        full = tmp_path / f"full{suffix}"
+        if suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(source, str(full))
+        else:
+            torch.save(source, full)
+        data = full.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors", ".bin"])
+@pytest.mark.parametrize("kind", ["empty", "random", "truncated"])
+def test_unreadable_weights_file_is_named(tmp_path, kind, suffix):
+    path = _bad_weights(tmp_path, kind, suffix)
+    with pytest.raises(ValueError, match="not a readable") as info:
+        build_backbone("test_resnet", pretrained=path)
+    message = str(info.value)
+    assert str(path.resolve()) in message
+    assert ("safetensors" if suffix == ".safetensors" else "PyTorch") in message
+    assert "weights_only=False" not in message
+    cause = info.value.__cause__
+    assert cause is None or "weights_only=False" not in str(cause)
+
+
+def test_checkpoint_with_training_args_still_loads(tmp_path):
+    # timm allows argparse.Namespace (its training checkpoints' "args")
+    import argparse
+
+    source = build_backbone("test_resnet", pretrained=False, seed=5).model
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"state_dict": source.state_dict(), "args": argparse.Namespace()}, path)
+    built = build_backbone("test_resnet", pretrained=path)
+    assert _equal_states(_state(built.model), _state(source))
+    legacy = tmp_path / "legacy.pth"
+    torch.save(source.state_dict(), legacy, _use_new_zipfile_serialization=False)
+    built = build_backbone("test_resnet", pretrained=legacy)
+    assert _equal_states(_state(built.model), _state(source))

@@ -24,6 +24,7 @@ Layer presets (see :func:`resolve_layers`):
     ``"pre_logits"``: the model's own ``forward_head(..., pre_logits=True)``.
 """
 
+import contextlib
 import fnmatch
 import os
 from dataclasses import dataclass, field
@@ -169,6 +170,56 @@ def _weights_file(pretrained):
     return path.resolve()
 
 
+def _check_readable(path):
+    """Deserialize ``path`` as timm will, naming the file when that fails.
+
+    Zip-format torch files and safetensors are memory-mapped, so the check reads
+    only their headers and index. Errors are summarised: torch's advice to retry
+    with ``weights_only=False`` is not repeated for a file that may just be
+    corrupt.
+    """
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+
+        kind = "safetensors"
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.keys()
+            return
+        except Exception as exc:  # SafetensorError, OSError, ...
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    else:
+        import argparse
+        import pickle
+        import zipfile
+
+        kind = "PyTorch (torch.save)"
+        # as timm loads: weights only, plus argparse.Namespace training args
+        safe = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
+        allowed = safe([argparse.Namespace]) if safe else contextlib.nullcontext()
+        try:
+            with allowed:
+                torch.load(
+                    path,
+                    map_location="cpu",
+                    weights_only=True,
+                    mmap=zipfile.is_zipfile(path),
+                )
+            return
+        except pickle.UnpicklingError:
+            reason = "it is corrupt, or its pickle holds objects other than tensors"
+        except EOFError:
+            reason = "the file is empty or truncated"
+        except Exception as exc:  # RuntimeError from the zip reader, ...
+            reason = str(exc).split(". ")[0] or type(exc).__name__
+    raise ValueError(
+        f"pretrained={str(path)!r} is not a readable {kind} weights file "
+        f"({reason}). Give a state dict saved with torch.save(model.state_dict(), "
+        "path) or safetensors.torch.save_file; if the file was copied or "
+        "downloaded, copy it again"
+    )
+
+
 def _download(name, image_size, backbone):
     try:
         return _create(name, pretrained=True, image_size=image_size)
@@ -200,6 +251,7 @@ def _timm_backbone(backbone, *, pretrained, seed, image_size):
         weights = "timm hub"
     else:
         path = _weights_file(pretrained)
+        _check_readable(path)
         model = _create(
             name,
             pretrained=True,
