@@ -1,17 +1,48 @@
-"""Generic file helpers shared by the package: atomic writes."""
+"""Generic file helpers shared by the package: atomic writes, output checks.
 
+Files are created with ``os.open(..., 0o666)``, so the kernel applies the umask
+(and a folder's default ACL) exactly as for a plain ``open(path, "w")``:
+0644 under umask 022. ``tempfile.mkstemp`` would make them 0600 whatever the
+umask. A file that replaces an existing one keeps that file's mode.
+"""
+
+import errno
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "check_writable"]
+
+_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_NOINHERIT", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _create_temp(folder, suffix):
+    """Create and open a new ``folder/.tmp-<random><suffix>``: ``(fd, path)``."""
+    for _ in range(100):
+        path = os.path.join(folder, f".tmp-{secrets.token_hex(8)}{suffix}")
+        try:
+            return os.open(path, _FLAGS, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        errno.EEXIST, f"no free temporary file name in {os.fspath(folder)!r}"
+    )
 
 
 def atomic_write(path, write, *, suffix=""):
     """Call ``write(binary_file)`` on a temporary file, then move it to ``path``.
 
     A failure (or an interrupted run) leaves ``path`` as it was and no temporary
-    file behind.
+    file behind. A new file gets the mode a plain ``open()`` would give it
+    (``0o666`` less the umask); a replaced file keeps its mode.
 
     Parameters
     ----------
@@ -22,11 +53,67 @@ def atomic_write(path, write, *, suffix=""):
     suffix : str, default=""
         Suffix of the temporary file.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
+    path = Path(path)
+    fd, tmp = _create_temp(path.parent, suffix)
     try:
         with os.fdopen(fd, "wb") as f:
+            try:
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            except FileNotFoundError:
+                pass  # a new file: the umask applied at creation is right
             write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path):
+    """Check that ``path`` can be written, before any work is spent on it.
+
+    The folder must exist and accept a new file (a probe file is created and
+    removed: this also catches read-only mounts and ACLs), and ``path`` must not
+    be a folder.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``path``, as a ``Path``.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError
+        Or another ``OSError``; the message names ``path``.
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.exists():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write {str(path)!r}: its folder {str(folder)!r} does not exist",
+        )
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR,
+            f"cannot write {str(path)!r}: {str(folder)!r} is not a folder",
+        )
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, f"cannot write {str(path)!r}: it is a folder"
+        )
+    try:
+        fd, probe = _create_temp(folder, ".probe")
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno,
+            f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable "
+            f"({exc.strerror or exc})",
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
