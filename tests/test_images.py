@@ -158,3 +158,99 @@ def test_hashing_then_loading_reads_each_file_once(rgb, tmp_path, monkeypatch):
     source.hashes(range(3))
     torch.testing.assert_close(source.load(range(3), size=16), ref)
     assert sorted(reads) == sorted(paths)  # once for the hash and the pixels
+
+
+def _three(X):
+    """Model inputs of the three images of X (arrays) or of X's list items."""
+    return _prepared(X, idx=range(len(X)))
+
+
+def test_pil_float_and_int32_images_follow_the_array_rules(tmp_path):
+    def pil(value, dtype):
+        return Image.fromarray(np.full((4, 4), value, dtype))
+
+    with pytest.raises(ValueError, match=r"image 0 .*values in \[-5, -5\].*\[0, 1\]"):
+        as_source([pil(-5.0, np.float32)]).load([0], size=4)
+    with pytest.raises(ValueError, match="image 1 .*contains NaN"):
+        as_source([pil(0.5, np.float32), pil(np.nan, np.float32)]).load([0, 1], size=4)
+    with pytest.raises(
+        ValueError, match=r"image 0 .*values in \[-1000, -1000\].*int32"
+    ):
+        as_source([pil(-1000, np.int32)]).load([0], size=4)
+    # in range: the same numbers as arrays of the same dtype
+    floats = np.array([0.0, 0.25, 1.0], np.float32)[:, None, None] * np.ones((4, 4))
+    floats = floats.astype(np.float32)
+    torch.testing.assert_close(
+        _three([Image.fromarray(im) for im in floats]), _three(floats)
+    )
+    ints = (floats * 200).astype(np.int32)
+    torch.testing.assert_close(
+        _three([Image.fromarray(im) for im in ints]), _three(ints.astype(np.uint8))
+    )
+    # a file's value errors name the file
+    path = tmp_path / "nan.tif"
+    pil(np.nan, np.float32).save(path)
+    with pytest.raises(ValueError, match=r"nan\.tif.*item 0.*contains NaN"):
+        as_source([str(path)]).load([0], size=4)
+
+
+def test_16_bit_images_are_scaled_by_the_type_range(tmp_path):
+    eight = np.array([128, 255, 0], np.uint8)[:, None, None] * np.ones((6, 6), np.uint8)
+    sixteen = eight.astype(np.uint16) * 257  # 128 -> 32896, 255 -> 65535
+    ref = _three(eight)
+    assert not torch.allclose(ref[0], ref[1])  # half and full bright differ
+    torch.testing.assert_close(_three(sixteen), ref)
+    if hasattr(torch, "uint16"):  # torch >= 2.3
+        as_tensor = torch.from_numpy(sixteen.astype(np.int32)).to(torch.uint16)
+        torch.testing.assert_close(_three(as_tensor), ref)
+    torch.testing.assert_close(_three(list(sixteen)), ref)
+    torch.testing.assert_close(_three(sixteen.astype(">u2")), ref)
+    pils = [Image.fromarray(im) for im in sixteen]
+    assert pils[0].mode == "I;16"
+    torch.testing.assert_close(_three(pils), ref)
+    big_endian = [
+        Image.frombytes("I;16B", (6, 6), im.astype(">u2").tobytes()) for im in sixteen
+    ]
+    torch.testing.assert_close(_three(big_endian), ref)
+    paths = []
+    for i, im in enumerate(pils):
+        im.save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    torch.testing.assert_close(_three(paths), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint32, np.uint64, np.int64])
+def test_integer_dtypes_in_0_255_are_8_bit_images(dtype):
+    eight = np.array([0, 127, 100], np.uint8)[:, None, None] * np.ones((5, 5), np.uint8)
+    ref = _three(eight)
+    torch.testing.assert_close(_three(eight.astype(dtype)), ref)
+    torch.testing.assert_close(_three(list(eight.astype(dtype))), ref)
+
+
+@pytest.mark.parametrize(
+    "dtype, value, found",
+    [
+        (np.uint32, 300, r"\[0, 300\]"),
+        (np.uint64, 70000, r"\[0, 70000\]"),
+        (np.int8, -3, r"\[-3, 0\]"),
+        (np.int64, -1, r"\[-1, 0\]"),
+    ],
+)
+def test_integer_values_outside_0_255_name_dtype_range_and_rule(dtype, value, found):
+    X = np.zeros((2, 4, 4), dtype)
+    X[1, 0, 0] = value
+    rule = r"0\.\.255.*uint16.*65535.*\[0, 1\]"
+    name = np.dtype(dtype).name
+    with pytest.raises(
+        ValueError,
+        match=rf"image 1 has integer values in {found}.*"
+        rf"\(dtype {name}\).*{rule}",
+    ):
+        as_source(X).load([0, 1], size=4)
+    with pytest.raises(ValueError, match=rf"image 1 has integer values in {found}"):
+        as_source(list(X)).load([0, 1], size=4)
+
+
+def test_dtype_errors_state_the_rule():
+    with pytest.raises(TypeError, match=r"bool.*0\.\.255.*uint16.*65535.*\[0, 1\]"):
+        as_source(np.zeros((2, 4, 4), bool))

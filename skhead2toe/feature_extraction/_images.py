@@ -3,10 +3,21 @@
 Accepted inputs (:func:`as_source`):
 
 - a numpy array or torch tensor of shape ``(N, H, W)`` (grayscale),
-  ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in {1, 3}; ``uint8`` (or another
-  integer type) in ``0..255``, or floating point in ``[0, 1]``;
+  ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in {1, 3};
 - a list (or tuple) of image file paths, of PIL images, or of per-image arrays
   ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``.
+
+Pixel values, one rule for arrays, tensors, PIL images and files:
+
+- ``uint16`` (PIL modes ``"I;16"``, ``"I;16B"``, ...; 16-bit PNG and TIFF files):
+  16-bit, divided by 65535;
+- every other integer type (``uint8``, ``int8`` to ``int64``, ``uint32``,
+  ``uint64``; PIL mode ``"I"``): 8-bit, the values must lie in ``0..255``;
+- floating point (PIL mode ``"F"``): the values must lie in ``[0, 1]``, NaN and
+  infinity are errors;
+- ``bool`` and complex: errors.
+
+Every error names the offending item (and its file).
 
 Images are read one batch at a time, so memory does not grow with ``N``. Arrays of
 one size are resized on the device in a batch; list items, which may differ in size,
@@ -27,6 +38,10 @@ import torch.nn.functional as F
 __all__ = ["ImageSource", "as_source", "resize", "to_model_input"]
 
 _FLOAT_TOL = 1e-3
+_RULE = (
+    "integer images must lie in 0..255 (8-bit: any integer dtype except uint16), "
+    "uint16 images are 16-bit (divided by 65535), float images must lie in [0, 1]"
+)
 
 
 def _describe(item):
@@ -65,45 +80,87 @@ def _layout(shape, what):
     )
 
 
+def _native(arr):
+    """``arr`` in native byte order (torch rejects big-endian arrays)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def _from_numpy(arr):
+    """Convert numpy to torch on any torch version (< 2.3 has no uint16..uint64).
+
+    ``uint16`` becomes float32 in ``[0, 1]`` (the 16-bit rule), ``uint32`` and
+    ``uint64`` become int64 (clipped at its maximum), to be checked against
+    ``0..255`` as every other integer type is.
+    """
+    arr = _native(arr)
+    if arr.dtype == np.uint16:
+        return torch.from_numpy(arr.astype(np.float32) / np.float32(65535.0))
+    if arr.dtype in (np.uint32, np.uint64):
+        arr = np.minimum(arr, np.uint64(np.iinfo(np.int64).max)).astype(np.int64)
+    return torch.from_numpy(arr)
+
+
 def _to_tensor(arr):
     if isinstance(arr, torch.Tensor):
         return arr.detach()
-    return torch.from_numpy(np.array(arr, copy=True))
+    return _from_numpy(np.array(arr, copy=True))
 
 
-def _check_values(x, offsets):
-    """Check dtype and value range of an (n, C, H, W) tensor; return uint8/float32."""
+def _dtype_name(dtype):
+    return dtype.name if isinstance(dtype, np.dtype) else str(dtype).split(".")[-1]
+
+
+_TORCH_UINT16 = getattr(torch, "uint16", None)  # torch >= 2.3
+_TORCH_WIDE_UINTS = tuple(
+    d for d in (getattr(torch, "uint32", None), getattr(torch, "uint64", None)) if d
+)
+
+
+def _check_values(x, names, dtype=None):
+    """Check dtype and values of an (n, C, H, W) tensor; return uint8 or float32.
+
+    ``names[j]`` names image ``j`` in error messages ("image 3", "image file ...");
+    ``dtype``, the input's dtype if ``x`` was converted from it. The rule is the
+    module's (see its docstring and ``_RULE``).
+    """
+    dtype = _dtype_name(x.dtype if dtype is None else dtype)
     if x.dtype == torch.bool or not (x.is_floating_point() or _is_int(x)):
-        raise TypeError(
-            f"images of dtype {x.dtype} are not supported; use uint8 (0..255) or "
-            "float (0..1)"
-        )
+        raise TypeError(f"{names[0]} has dtype {dtype}, not supported: {_RULE}")
     if x.is_floating_point():
-        bad = ~torch.isfinite(x).flatten(1).all(dim=1)
-        if bad.any():
-            i = offsets[int(bad.nonzero()[0, 0])]
-            raise ValueError(f"image {i} contains NaN or infinite values")
-        lo, hi = x.flatten(1).amin(dim=1), x.flatten(1).amax(dim=1)
-        bad = (lo < -_FLOAT_TOL) | (hi > 1 + _FLOAT_TOL)
-        if bad.any():
-            j = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"image {offsets[j]} has values in [{float(lo[j]):.4g}, "
-                f"{float(hi[j]):.4g}]: float images must be scaled to [0, 1] "
-                "(divide by 255, or pass uint8 images)"
-            )
-        return x.float()
+        return _check_float(x, names)
     if x.dtype == torch.uint8:
         return x
-    lo, hi = x.flatten(1).amin(dim=1), x.flatten(1).amax(dim=1)
-    bad = (lo < 0) | (hi > 255)
+    if x.dtype == _TORCH_UINT16:
+        return x.float().div_(65535.0)
+    flat = x.flatten(1)
+    if x.dtype in _TORCH_WIDE_UINTS:
+        flat = flat.double()  # torch has no min/max for these
+    lo, hi = flat.amin(dim=1).double(), flat.amax(dim=1).double()
+    bad = (lo < 0) | (hi > 255)  # in float64: 255 overflows int8
     if bad.any():
         j = int(bad.nonzero()[0, 0])
         raise ValueError(
-            f"image {offsets[j]} has integer values in [{int(lo[j])}, {int(hi[j])}]:"
-            " integer images must lie in 0..255"
+            f"{names[j]} has integer values in [{int(lo[j])}, {int(hi[j])}] "
+            f"(dtype {dtype}): {_RULE}"
         )
     return x.to(torch.uint8)
+
+
+def _check_float(x, names):
+    bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+    if bad.any():
+        name = names[int(bad.nonzero()[0, 0])]
+        raise ValueError(f"{name} contains NaN or infinite values")
+    lo, hi = x.flatten(1).amin(dim=1), x.flatten(1).amax(dim=1)
+    bad = (lo < -_FLOAT_TOL) | (hi > 1 + _FLOAT_TOL)
+    if bad.any():
+        j = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"{names[j]} has values in [{float(lo[j]):.4g}, {float(hi[j]):.4g}]: "
+            "float images must be scaled to [0, 1] (divide by 255, or pass uint8 "
+            "images)"
+        )
+    return x.float()
 
 
 def _is_int(x):
@@ -268,8 +325,9 @@ class ImageSource:
             if not isinstance(x, torch.Tensor):
                 if not x.flags.writeable:
                     x = np.array(x)  # torch wants writable memory
-                x = torch.from_numpy(np.ascontiguousarray(x))
-            return _check_values(_nchw(x, self.layout), indices)
+                x = _from_numpy(np.ascontiguousarray(x))
+            names = [f"image {i}" for i in indices]
+            return _check_values(_nchw(x, self.layout), names, self.images.dtype)
         load = pool.map if pool is not None else map
         items = list(load(self._load_item, indices))
         items = [resize(_to_unit_float(t[None]), size, interpolation) for t in items]
@@ -283,10 +341,11 @@ class ImageSource:
         if self.kind == "path":
             return _read_file(item, i, self._file_bytes.pop(i, None))
         if self.kind == "pil":
-            return _pil_to_tensor(item)
+            return _pil_to_tensor(item, i)
         shape = tuple(item.shape)
         layout = _layout((1, *shape), f"image {i}")
-        return _check_values(_nchw(_to_tensor(item)[None], layout), [i])[0]
+        x = _nchw(_to_tensor(item)[None], layout)
+        return _check_values(x, [f"image {i}"], item.dtype)[0]
 
     def hashes(self, indices):
         """Content hash of each image ``indices`` (hex strings).
@@ -332,31 +391,40 @@ def _read_bytes(path, i):
         ) from exc
 
 
-def _pil_to_tensor(img):
-    rgb = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-    if img.mode in ("I", "I;16", "F"):  # high bit-depth gray: scale to 0..255
-        arr = np.asarray(img, dtype=np.float64)
-        top = arr.max() if arr.max() > 0 else 1.0
-        return torch.from_numpy((arr / top * 255).round().astype(np.uint8))[None]
-    arr = np.array(rgb, dtype=np.uint8)
-    t = torch.from_numpy(arr)
+def _pil_pixels(img):
+    """Pixels of a PIL image as a (C, H, W) tensor of its own type."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        return _from_numpy(np.array(img))[None]  # int32, float32; uint16 -> [0, 1]
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("L" if img.mode == "1" else "RGB")
+    t = torch.from_numpy(np.array(img, dtype=np.uint8))
     return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+def _pil_to_tensor(img, i):
+    """PIL image (item ``i``) -> checked (C, H, W) uint8 or float32 tensor."""
+    name = f"image {i} (PIL mode {img.mode!r})"
+    try:
+        pixels = _pil_pixels(img)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {name}: {exc}") from exc
+    return _check_values(pixels[None], [name])[0]
 
 
 def _read_file(path, i, data=None):
     """Decode image file ``path`` (item ``i``); ``data``: its bytes if already read."""
     from PIL import Image, UnidentifiedImageError
 
+    name = f"image file {str(path)!r} (item {i})"
     if data is None:
         data = _read_bytes(path, i)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return _pil_to_tensor(img)
+            pixels = _pil_pixels(img)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read image file {str(path)!r} (item {i}): {exc}"
-        ) from exc
+        raise ValueError(f"cannot read {name}: {exc}") from exc
+    return _check_values(pixels[None], [name])[0]
 
 
 def _list_source(images):
@@ -429,9 +497,7 @@ def as_source(X):
             else dtype.kind in "uif"
         )
         if not is_num or dtype in (np.bool_, torch.bool):
-            raise TypeError(
-                f"X has dtype {dtype}; use uint8 (0..255) or float (0..1) images"
-            )
+            raise TypeError(f"X has dtype {dtype}, not supported: {_RULE}")
         return ImageSource(X, "array", layout)
     raise TypeError(
         f"X is a {_describe(X)}; expected an image array (N, H, W[, C]), a torch "
