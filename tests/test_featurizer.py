@@ -1,4 +1,6 @@
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -392,3 +394,79 @@ def test_old_import_paths_give_the_same_objects():
     assert skhead2toe.MultiLayerFeaturizer is MultiLayerFeaturizer
     assert backbones.list_layers is feature_extraction.list_layers
     assert skhead2toe.list_layers is feature_extraction.list_layers
+
+
+def _fail_at_image(monkeypatch, bad=5):
+    forward, seen = MultiLayerFeaturizer._forward, []
+
+    def failing(self, source, idx, *args):
+        seen.extend(int(i) for i in idx)
+        if bad in idx:
+            raise OSError(f"cannot decode image {bad} (simulated)")
+        return forward(self, source, idx, *args)
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "_forward", failing)
+    return seen
+
+
+def test_out_path_is_written_only_on_success(tmp_path, monkeypatch):
+    X = _images(8)
+    feat = _feat(target_size=64, batch_size=2).fit(X)
+    target = tmp_path / "features.npy"
+    _fail_at_image(monkeypatch)
+    with pytest.raises(OSError, match="image 5"):
+        feat.transform(X, out=target)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
+    target.write_bytes(b"an earlier result")
+    with pytest.raises(OSError, match="image 5"):
+        feat.transform(X, out=target)
+    assert target.read_bytes() == b"an earlier result"  # left as it was
+    assert list(tmp_path.iterdir()) == [target]
+    monkeypatch.undo()
+    Z = feat.transform(X)
+    mm = feat.transform(X, out=target)
+    assert isinstance(mm, np.memmap) and Path(mm.filename) == target.resolve()
+    np.testing.assert_array_equal(mm, Z)
+    del mm
+    np.testing.assert_array_equal(np.load(target), Z)
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_out_path_checks_free_space_first(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    X = _images(4)
+    feat = _feat(target_size=64).fit(X)
+    needed = 4 * feat.n_features_out_ * 4
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 0, 1000))
+    seen = _fail_at_image(monkeypatch, bad=-1)
+    target = tmp_path / "features.npy"
+    with pytest.raises(OSError, match="features.npy") as info:
+        feat.transform(X, out=target)
+    needed_text, free_text = re.search(
+        r"([\d,]+) bytes needed, ([\d,]+) bytes available", str(info.value)
+    ).groups()
+    assert int(needed_text.replace(",", "")) > needed and free_text == "1,000"
+    assert seen == []  # nothing was extracted
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_path_write_errors_are_clear(tmp_path, monkeypatch):
+    import errno
+
+    X = _images(4)
+    feat = _feat(target_size=64).fit(X)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    target = tmp_path / "features.npy"
+    with pytest.raises(OSError, match=r"features.npy.*No space left") as info:
+        feat.transform(X, out=target)
+    assert info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="features.npy"):
+        feat.transform(X, out=tmp_path / "missing" / "features.npy")

@@ -19,6 +19,7 @@ from .. import __version__
 from ._cache import FeatureCache, cache_dir, params_key
 from ._hooks import CLS_TOKEN_MODES, ShapeProbe, Tap, TapSet, pool_output
 from ._images import as_source, to_model_input
+from ._output import write_npy
 from .backbones import build_backbone, resolve_layers
 
 __all__ = ["MultiLayerFeaturizer"]
@@ -351,7 +352,10 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
             float32 array (or ``np.memmap``) of shape ``(N, n_features_out_)``
             is filled; a path creates a ``.npy`` memory-mapped file there (open
             it later with ``np.load(path, mmap_mode="r")``), for sets larger than
-            memory.
+            memory. The file is written under a temporary name and moved into
+            place when complete: a failure leaves ``path`` as it was. The free
+            space for the whole array is checked (and reserved) first; an
+            ``OSError`` naming ``path`` says when it is lacking.
 
         Returns
         -------
@@ -360,6 +364,12 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "layer_names_")
         source = as_source(X)
+        if isinstance(out, str | os.PathLike):
+            return write_npy(
+                out,
+                (len(source), self.n_features_out_),
+                lambda array: self._standardize(self._extract(source, out=array)),
+            )
         raw = self._extract(source, out=self._allocate(len(source), out))
         return self._standardize(raw)
 
@@ -373,10 +383,6 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         shape = (n, self.n_features_out_)
         if out is None:
             return np.empty(shape, dtype=np.float32)
-        if isinstance(out, str | os.PathLike):
-            return np.lib.format.open_memmap(
-                out, mode="w+", dtype=np.float32, shape=shape
-            )
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be an ndarray, a path or None, got {out!r}")
         if out.shape != shape or out.dtype != np.float32:
