@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -254,3 +256,80 @@ def test_integer_values_outside_0_255_name_dtype_range_and_rule(dtype, value, fo
 def test_dtype_errors_state_the_rule():
     with pytest.raises(TypeError, match=r"bool.*0\.\.255.*uint16.*65535.*\[0, 1\]"):
         as_source(np.zeros((2, 4, 4), bool))
+
+
+def test_a_directory_in_a_path_list_is_named_as_a_directory(tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (6, 6)).save(good)
+    (tmp_path / "sub").mkdir()
+    sub = str(tmp_path / "sub")
+    with pytest.raises(IsADirectoryError, match=rf"{sub}.*item 1.*is a directory"):
+        as_source([str(good), sub])
+
+
+def test_one_rgb_image_without_batch_axis_warns():
+    image = np.zeros((16, 12, 3), np.uint8)
+    with pytest.warns(UserWarning, match=r"16 grayscale images.*X\[None\]"):
+        source = as_source(image)
+    assert len(source) == 16  # still read as documented
+    with pytest.warns(UserWarning, match=r"RGBA image.*X\[None, \.\.\., :3\]"):
+        as_source(torch.zeros(20, 9, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in [(3, 3, 3), (4, 4, 4), (10, 16, 16), (2, 16, 3), (16, 5, 3)]:
+            as_source(np.zeros(shape, np.uint8))
+        as_source(image[None])
+
+
+def _exif_image(orientation):
+    a = np.zeros((4, 6, 3), np.uint8)
+    a[0, 0] = (255, 0, 0)  # a red top-left corner
+    a[3, 5] = (0, 0, 255)
+    img = Image.fromarray(a)
+    img.getexif()[0x0112] = orientation
+    return img
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import ImageOps
+
+    img = _exif_image(6)  # rotated 90 degrees: shown 6 wide, 4 tall -> 4 x 6
+    upright = np.asarray(ImageOps.exif_transpose(img))
+    assert upright.shape == (6, 4, 3)
+    expected = as_source([upright]).load([0], size=8)
+    torch.testing.assert_close(as_source([img]).load([0], size=8), expected)
+    path = tmp_path / "rotated.png"
+    img.save(path, exif=img.getexif())
+    assert Image.open(path).getexif()[0x0112] == 6
+    torch.testing.assert_close(as_source([str(path)]).load([0], size=8), expected)
+    # the orientation is part of a PIL image's content hash
+    h = as_source([_exif_image(1), _exif_image(6), _exif_image(3)]).hashes([0, 1, 2])
+    assert len(set(h)) == 3
+
+
+def test_transparency_is_composited_on_white(tmp_path):
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (10, 20, 30, 255)  # opaque: kept
+    rgba[0, 1] = (10, 20, 30, 0)  # transparent: white
+    rgba[1] = (0, 0, 0, 0)
+    img = Image.fromarray(rgba, mode="RGBA")
+    path = tmp_path / "rgba.png"
+    img.save(path)
+    expected = np.full((2, 2, 3), 255, np.uint8)
+    expected[0, 0] = (10, 20, 30)
+    for item in (img, str(path)):
+        out = as_source([item]).load([0], size=2)
+        np.testing.assert_array_equal(
+            (out[0] * 255).round().byte().permute(1, 2, 0).numpy(), expected
+        )
+    la = Image.fromarray(np.array([[[50, 0], [50, 255]]], np.uint8), mode="LA")
+    out = as_source([la]).load([0], size=2)  # gray stays one channel
+    assert out.shape == (1, 1, 2, 2)
+    assert (out[0, 0, 0] * 255).round().tolist() == [255.0, 50.0]
+    pal = Image.new("P", (2, 1))
+    pal.putpalette([0, 0, 0, 200, 100, 0])
+    pal.putpixel((1, 0), 1)
+    pal.info["transparency"] = 0
+    out = as_source([pal]).load([0], size=2)
+    assert (out[0, :, 0, 0] * 255).round().tolist() == [255.0, 255.0, 255.0]
+    assert (out[0, :, 0, 1] * 255).round().tolist() == [200.0, 100.0, 0.0]

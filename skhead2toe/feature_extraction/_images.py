@@ -3,7 +3,10 @@
 Accepted inputs (:func:`as_source`):
 
 - a numpy array or torch tensor of shape ``(N, H, W)`` (grayscale),
-  ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in {1, 3};
+  ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` in {1, 3}. An ``(N, H, W)``
+  array whose last axis is 3 or 4 and whose first two axes are both at least 8
+  looks like one color image without its batch axis: it is still read as ``N``
+  gray images, with a ``UserWarning`` that says to pass ``X[None]``;
 - a list (or tuple) of image file paths, of PIL images, or of per-image arrays
   ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``.
 
@@ -17,6 +20,9 @@ Pixel values, one rule for arrays, tensors, PIL images and files:
   infinity are errors;
 - ``bool`` and complex: errors.
 
+PIL images and files are turned upright by their EXIF orientation (as image
+viewers show them), and transparent images (RGBA, LA, palette or gray with a
+transparent color) are composited on white; other modes are converted to RGB.
 Every error names the offending item (and its file).
 
 Images are read one batch at a time, so memory does not grow with ``N``. Arrays of
@@ -30,6 +36,7 @@ as in the VTAB protocol used by Head2Toe.
 import hashlib
 import io
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -42,6 +49,9 @@ _RULE = (
     "integer images must lie in 0..255 (8-bit: any integer dtype except uint16), "
     "uint16 images are 16-bit (divided by 65535), float images must lie in [0, 1]"
 )
+_ORIENTATION = 0x0112  # the EXIF orientation tag
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+_MIN_SIDE = 8  # (N, H, W, 3|4) with N, H >= this: likely one image, see as_source
 
 
 def _describe(item):
@@ -359,8 +369,9 @@ class ImageSource:
         -------
         hashes : list of str
             A 32-character hash per image: of the file bytes for paths, of the
-            pixels, mode and size for PIL images, of the values, dtype and shape
-            for arrays.
+            pixels, mode and size for PIL images (and their EXIF orientation,
+            transparent color and palette, when they have one), of the values,
+            dtype and shape for arrays.
         """
         out = []
         file_bytes = {}
@@ -370,7 +381,8 @@ class ImageSource:
                 file_bytes[int(i)] = data = _read_bytes(item, int(i))
                 out.append(_hash(b"file", data))
             elif self.kind == "pil":
-                out.append(_hash(b"pil", item.mode, item.size, item.tobytes()))
+                parts = item.mode, item.size, item.tobytes(), *_pil_extras(item)
+                out.append(_hash(b"pil", *parts))
             else:
                 out.append(_array_hash(item))
         self._file_bytes = file_bytes  # only the last batch's: memory stays small
@@ -385,16 +397,58 @@ def _read_bytes(path, i):
         raise FileNotFoundError(
             f"image file {str(path)!r} (item {i}) not found"
         ) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(_directory_message(path, i)) from None
     except OSError as exc:
         raise OSError(
             f"cannot read image file {str(path)!r} (item {i}): {exc}"
         ) from exc
 
 
+def _directory_message(path, i):
+    return (
+        f"image file {str(path)!r} (item {i}) is a directory, not an image file; "
+        "list the image files in it (for a folder of class sub-folders use "
+        "skhead2toe.datasets.load_image_folder)"
+    )
+
+
+def _pil_extras(img):
+    """What a PIL image's pixels, mode and size leave out but its reading uses."""
+    extras = []
+    orientation = img.getexif().get(_ORIENTATION, 1)
+    if orientation != 1:
+        extras.append(f"orientation={orientation}")
+    if "transparency" in img.info:
+        extras.append(f"transparency={img.info['transparency']!r}")
+    if img.mode in ("P", "PA"):
+        extras.append(bytes(img.getpalette() or []))
+    return extras
+
+
+def _on_white(img):
+    """Composite a transparent PIL image on white; gray stays gray."""
+    from PIL import Image
+
+    gray = img.mode in ("1", "L", "LA", "La")
+    if img.mode == "La":
+        img = img.convert("LA")  # Pillow converts La to nothing else
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, img.convert("RGBA")).convert(
+        "L" if gray else "RGB"
+    )
+
+
 def _pil_pixels(img):
-    """Pixels of a PIL image as a (C, H, W) tensor of its own type."""
+    """Pixels of a PIL image, upright, as a (C, H, W) tensor of its own type."""
+    from PIL import ImageOps
+
+    if img.getexif().get(_ORIENTATION, 1) != 1:
+        img = ImageOps.exif_transpose(img)
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         return _from_numpy(np.array(img))[None]  # int32, float32; uint16 -> [0, 1]
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        img = _on_white(img)
     if img.mode not in ("L", "RGB"):
         img = img.convert("L" if img.mode == "1" else "RGB")
     t = torch.from_numpy(np.array(img, dtype=np.uint8))
@@ -444,6 +498,8 @@ def _list_source(images):
             )
     if kinds[0] == "path":
         for i, path in enumerate(images):
+            if os.path.isdir(path):
+                raise IsADirectoryError(_directory_message(path, i))
             if not os.path.isfile(path):
                 raise FileNotFoundError(
                     f"image file {str(path)!r} (item {i}) not found"
@@ -454,6 +510,27 @@ def _list_source(images):
             _layout((1, *item.shape), f"image {i}")
         return ImageSource(list(images), "arrays")
     return ImageSource(list(images), "pil")
+
+
+def _warn_if_one_image(shape):
+    """Warn when an (N, H, W) batch looks like one (H, W, C) color image."""
+    n, h, w = shape
+    if w not in (3, 4) or min(n, h) < _MIN_SIDE:
+        return
+    if w == 3:
+        fix = "pass X[None] to add the batch axis"
+    else:
+        fix = (
+            "pass X[None, ..., :3] (alpha dropped) or [PIL.Image.fromarray(X)] "
+            "(composited on white)"
+        )
+    warnings.warn(
+        f"X has shape {shape}: it is read as {n} grayscale images of {h}x{w} "
+        f"pixels. If it is one {'RGB' if w == 3 else 'RGBA'} image (H, W, C), "
+        f"{fix}",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def as_source(X):
@@ -490,6 +567,8 @@ def as_source(X):
         if X.ndim > 0 and len(X) == 0:
             raise ValueError(f"X is empty: got 0 images (shape {tuple(X.shape)})")
         layout = _layout(tuple(X.shape), "X")
+        if layout == "nhw":
+            _warn_if_one_image(tuple(X.shape))
         dtype = X.dtype
         is_num = (
             dtype.is_floating_point or dtype == torch.uint8 or not dtype.is_complex
