@@ -333,3 +333,18 @@ def test_transparency_is_composited_on_white(tmp_path):
     out = as_source([pal]).load([0], size=2)
     assert (out[0, :, 0, 0] * 255).round().tolist() == [255.0, 255.0, 255.0]
     assert (out[0, :, 0, 1] * 255).round().tolist() == [200.0, 100.0, 0.0]
+
+
+def test_pil_hash_covers_palette_and_transparency():
+    def pal(palette, transparency=None):
+        img = Image.new("P", (2, 1))
+        img.putpalette(palette)
+        if transparency is not None:
+            img.info["transparency"] = transparency
+        return img
+
+    items = [pal([0, 0, 0, 9, 9, 9]), pal([5, 5, 5, 9, 9, 9]), pal([0] * 6, 0)]
+    assert len(set(as_source(items).hashes(range(3)))) == 3
+    assert as_source([pal([1, 2, 3])]).hashes([0]) == as_source(
+        [pal([1, 2, 3])]
+    ).hashes([0])
