@@ -172,3 +172,109 @@ def test_put_is_atomic(tmp_path, monkeypatch):
         cache.put("cd" * 16, np.ones(3))
     assert cache.get("cd" * 16) is None
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def _unwritable(folder, monkeypatch, how):
+    """Make cache writes under ``folder`` fail as a read-only or full disk does."""
+    import errno
+
+    from skhead2toe.feature_extraction import _cache
+
+    if how == "read-only":
+        folder.mkdir()
+        folder.chmod(0o555)
+        probe = folder / "probe"
+        try:
+            probe.touch()
+        except PermissionError:
+            return  # permissions are enforced: a real read-only folder
+        probe.unlink()  # root: permissions are not enforced, simulate them
+        folder.chmod(0o755)
+        code, text = errno.EACCES, "Permission denied"
+    else:
+        code, text = errno.ENOSPC, "No space left on device"
+
+    def failing(path, write, **kwargs):
+        raise OSError(code, text, str(path))
+
+    monkeypatch.setattr(_cache, "atomic_write", failing)
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_unwritable_cache_falls_back_with_one_warning(tmp_path, monkeypatch, how):
+    import warnings
+
+    X = _images(6)
+    expected = _feat().fit(X).transform(X)
+    folder = tmp_path / "cache"
+    _unwritable(folder, monkeypatch, how)
+    feat = _feat(cache=folder).fit(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Z = feat.transform(X)
+    np.testing.assert_array_equal(Z, expected)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert caught[0].category is UserWarning
+    assert str(folder) in str(caught[0].message)
+    assert "without the cache" in str(caught[0].message)
+    if folder.exists():
+        folder.chmod(0o755)
+    assert not _entries(tmp_path) and not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_readable_entries_of_a_read_only_cache_are_used(tmp_path, monkeypatch, counted):
+    X = _images(4)
+    folder = tmp_path / "cache"
+    _feat(cache=folder).fit(X).transform(X[:2])
+    from skhead2toe.feature_extraction import _cache
+
+    def failing(path, write, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_cache, "atomic_write", failing)
+    counted.clear()
+    with pytest.warns(UserWarning, match="without the cache"):
+        _feat(cache=folder).fit(X).transform(X)
+    assert sorted(counted) == [2, 3]  # hits are still read
+
+
+def test_interrupted_put_leaves_no_partial_entry(tmp_path, monkeypatch):
+    cache = FeatureCache(tmp_path, "k" * 32, 3)
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt  # Ctrl-C after the entry was written, before the move
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put("ab" * 16, np.arange(3))
+    assert not list(tmp_path.rglob(".tmp-*")) and not _entries(tmp_path)
+    monkeypatch.undo()
+
+    class Interrupting:
+        def __init__(self, real):
+            self.real = real
+
+        def write(self, data):
+            self.real.write(data[: len(data) // 2])
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+
+    import skhead2toe._io as io_module
+
+    fdopen = os.fdopen
+
+    def half_written(fd, *args, **kwargs):
+        import contextlib
+
+        @contextlib.contextmanager
+        def opened():
+            with fdopen(fd, *args, **kwargs) as f:
+                yield Interrupting(f)
+
+        return opened()
+
+    monkeypatch.setattr(io_module.os, "fdopen", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put("ab" * 16, np.arange(3))
+    monkeypatch.undo()
+    assert not list(tmp_path.rglob(".tmp-*")) and not _entries(tmp_path)
+    assert cache.get("ab" * 16) is None

@@ -10,6 +10,10 @@ run killed in the middle leaves either a complete entry or none, and a later run
 resumes from the completed ones. On reading, the size and the checksum are
 verified: a truncated, corrupted or foreign entry (one written for other
 parameters or another image) is ignored, reported with a warning and recomputed.
+A cache folder that cannot be written (read-only, full, over quota) or read
+does not stop the extraction: :meth:`FeatureCache.store` and
+:meth:`FeatureCache.get` warn once, naming the folder, and the run goes on
+without writing (or reading) the cache.
 """
 
 import hashlib
@@ -77,9 +81,20 @@ class FeatureCache:
     """
 
     def __init__(self, root, key, n_features):
-        self.dir = Path(root) / key
+        self.root = Path(root)
+        self.dir = self.root / key
         self.key = key
         self.n_features = int(n_features)
+        self.writable = self.readable = True
+
+    def _unusable(self, exc, action):
+        warnings.warn(
+            f"cannot {action} the feature cache folder {str(self.root)!r} "
+            f"({exc.strerror or exc}); extracting without the cache"
+            + (" (its entries are still read)" if action == "write to" else ""),
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _path(self, image_hash):
         return self.dir / image_hash[:2] / f"{image_hash}.f32"
@@ -105,9 +120,15 @@ class FeatureCache:
             float32 features.
         """
         path = self._path(image_hash)
+        if not self.readable:
+            return None
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            return None
+        except OSError as exc:  # an unreadable folder: warn once, stop reading
+            self.readable = False
+            self._unusable(exc, "read")
             return None
         payload = data[_HEADER:]
         if (
@@ -139,3 +160,32 @@ class FeatureCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = MAGIC + self._digest(image_hash, payload) + payload
         atomic_write(path, lambda f: f.write(record), suffix=".f32")
+
+    def store(self, image_hash, row):
+        """Store one row like :meth:`put`, giving up on the first write error.
+
+        On an ``OSError`` (a read-only, full or over-quota folder) a single
+        ``UserWarning`` names the folder and later calls do nothing: the
+        extraction goes on without writing the cache.
+
+        Parameters
+        ----------
+        image_hash : str
+            Content hash of the image.
+        row : ndarray of shape (n_features,)
+            Features.
+
+        Returns
+        -------
+        stored : bool
+            Whether the row was written.
+        """
+        if not self.writable:
+            return False
+        try:
+            self.put(image_hash, row)
+        except OSError as exc:
+            self.writable = False
+            self._unusable(exc, "write to")
+            return False
+        return True

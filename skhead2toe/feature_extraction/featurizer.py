@@ -137,7 +137,9 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         Directory (or a ``joblib.Memory`` whose location is used) for a
         per-image feature cache keyed by these parameters and the content of
         each image. A grid search over a downstream head then runs the backbone
-        once per image; an interrupted extraction resumes where it stopped.
+        once per image; an interrupted extraction resumes where it stopped. A
+        folder that cannot be written (read-only, full) gives one warning and
+        the extraction goes on without writing it.
     progress : bool or "auto", default="auto"
         Show a tqdm progress bar; ``"auto"``: when stderr is a terminal and
         there is more than one batch.
@@ -522,7 +524,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
                 out[idx_miss] = feats
                 if cache is not None:
                     for h, row in zip(hashes, feats, strict=True):
-                        cache.put(h, row)
+                        cache.store(h, row)  # warns once if it cannot
             start += len(idx)
             bar.update(len(idx))
 
