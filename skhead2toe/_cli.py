@@ -1,12 +1,19 @@
 """Command line: ``skhead2toe demo | extract | fit`` (also ``python -m skhead2toe``).
 
-Errors a user can fix (a missing file, a bad option value) are printed as one line
-``skhead2toe <command>: error: ...`` with exit status 2 for bad options and 1 for
-everything else; nothing half-written is left behind.
+The error contract (see :func:`main`): an error the user can cause and fix (a
+missing or unreadable file, a bad option value, no CUDA, an unreachable model hub,
+a full disk) is printed as ONE line ``skhead2toe <command>: error: ...`` naming
+the problem, with exit status 2 for bad options (as argparse) and 1 for everything
+else; Ctrl-C prints ``skhead2toe: interrupted`` and exits with 130. Every output
+is written by :func:`skhead2toe._io.atomic_write`, and its folder is checked to
+be writable before any work, so a failure or an interruption leaves neither a
+half-written output nor a temporary file.
 """
 
 import argparse
+import pickle
 import sys
+import zipfile
 from pathlib import Path
 
 __all__ = ["main"]
@@ -40,6 +47,60 @@ cross-validation; the printed accuracy is the cross-validated one.
 
 class _UsageError(ValueError):
     """A bad option value: reported like argparse's own errors (exit status 2)."""
+
+
+class _Failure(Exception):
+    """A failed job the user can fix, with its one-line message (exit status 1)."""
+
+
+# The error boundary. These exception types are errors the user can cause, from
+# their files, options, machine or network, whoever raises them (numpy, PIL,
+# torch, timm, the hub, the OS): one line, exit status 1. Any other type
+# (TypeError, AttributeError, KeyError, IndexError, AssertionError, ...) and the
+# RuntimeError subclasses in _BUGS are bugs of this package: they keep their
+# traceback, so that they get reported and fixed instead of hidden.
+_USER_ERRORS = (
+    _Failure,
+    OSError,  # missing, unreadable or unwritable files, full disks, networks
+    ValueError,  # bad data and values (numpy, scikit-learn, the featurizer)
+    RuntimeError,  # torch (CUDA, out of memory, weights), hub downloads
+    ImportError,  # a missing optional dependency
+    EOFError,  # truncated files
+    MemoryError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,  # damaged .npz files
+)
+_BUGS = (NotImplementedError, RecursionError)
+_MAX_MESSAGE = 1500
+
+
+def _optional_user_errors():
+    """Error types of libraries that are loaded: PIL's and safetensors'."""
+    found = []
+    if "PIL.Image" in sys.modules:
+        found.append(sys.modules["PIL.Image"].DecompressionBombError)
+    safetensors = sys.modules.get("safetensors")
+    if safetensors is not None and hasattr(safetensors, "SafetensorError"):
+        found.append(safetensors.SafetensorError)
+    return tuple(found)
+
+
+def _one_line(exc):
+    """The message of ``exc`` on one line (at most ``_MAX_MESSAGE`` characters)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror  # without the "[Errno 13] " of str(exc)
+        if exc.filename is not None:
+            text += f": {str(exc.filename)!r}"
+    else:
+        text = str(exc)
+    text = " ".join(text.split())
+    if not text or isinstance(exc, EOFError | MemoryError):
+        text = f"{type(exc).__name__}{': ' if text else ''}{text}"
+        if isinstance(exc, EOFError):
+            text = f"unexpected end of file ({text})"
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3].rstrip() + "..."
+    return text
 
 
 def _positive_int(text):
@@ -114,13 +175,75 @@ def _featurizer_options(parser):
     )
 
 
+def _check_device(name):
+    """Check ``--device`` before any work: a usage error, or no such device here."""
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise _UsageError(
+            f"--device {name!r} is not a torch device; use auto, cpu, cuda or "
+            "cuda:<index>"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise _Failure(
+                f"--device {name}: CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use --device cpu (or auto)"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            have = (
+                "1 CUDA device (cuda:0)"
+                if count == 1
+                else (f"{count} CUDA devices (cuda:0 to cuda:{count - 1})")
+            )
+            raise _Failure(f"--device {name}: this machine has {have}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise _Failure(f"--device {name}: MPS is not available on this machine")
+
+
+def _check_weights(args):
+    """Build the backbone from ``--weights`` once, to blame a bad file on it.
+
+    Any exception while doing so is a problem of that file (not a torch or
+    safetensors file, empty, truncated, another model's weights): whatever its
+    type, it becomes one line naming the file. This builds the backbone a second
+    time (from a local file) but keeps the check exact: the featurizer's own code.
+    """
+    if args.weights is not None and args.random_weights:
+        raise _UsageError("--weights and --random-weights exclude each other")
+    if args.weights is None:
+        return
+    path = Path(args.weights)
+    if not path.is_file():
+        raise _Failure(f"weights file {args.weights!r} does not exist")
+    from skhead2toe.feature_extraction import build_backbone
+
+    try:
+        built = build_backbone(
+            args.backbone,
+            pretrained=args.weights,
+            seed=args.seed,
+            image_size=args.image_size,
+        )
+    except Exception as exc:  # see the docstring: the file is to blame
+        message = _one_line(exc)
+        if path.name not in message:
+            message = (
+                f"cannot load the weights file {args.weights!r} into backbone "
+                f"{args.backbone!r}: {type(exc).__name__}: {message}"
+            )
+        raise _Failure(message) from exc
+    del built
+
+
 def _featurizer(args):
     from skhead2toe import MultiLayerFeaturizer
 
-    if args.weights is not None and args.random_weights:
-        raise _UsageError("--weights and --random-weights exclude each other")
-    if args.weights is not None and not Path(args.weights).is_file():
-        raise FileNotFoundError(f"weights file {args.weights!r} does not exist")
     pretrained = (
         False if args.random_weights else (args.weights if args.weights else True)
     )
@@ -141,42 +264,110 @@ def _featurizer(args):
     )
 
 
-def _images(inputs):
+def _features(feat, paths, args):
+    """``feat.fit_transform(paths)``; an unreadable image's error hints --skip-bad."""
+    try:
+        return feat.fit_transform(paths)
+    except (OSError, ValueError) as exc:
+        message = _one_line(exc)
+        if args.skip_bad or not any(path in message for path in paths):
+            raise
+        raise _Failure(
+            f"{message} (--skip-bad skips the images that cannot be read)"
+        ) from exc
+
+
+def _images(inputs, skip_bad=False, command="extract"):
     """Image paths (and labels for a single folder of class sub-folders)."""
-    from skhead2toe.datasets import load_image_folder
+    from skhead2toe import datasets
 
     if len(inputs) == 1 and Path(inputs[0]).is_dir():
-        return load_image_folder(inputs[0])
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            raise _UsageError(
-                f"{item!r} is a folder: give one folder of class sub-folders, "
-                "or image files"
-            )
-        if not path.is_file():
-            raise FileNotFoundError(f"image file {item!r} does not exist")
-    return list(inputs), None
+        paths, labels = datasets.load_image_folder(inputs[0])
+    else:
+        for item in inputs:
+            path = Path(item)
+            if path.is_dir():
+                raise _UsageError(
+                    f"{item!r} is a folder: give one folder of class sub-folders, "
+                    "or image files"
+                )
+            if not path.is_file():
+                raise FileNotFoundError(f"image file {item!r} does not exist")
+        paths, labels = list(inputs), None
+    if skip_bad:
+        paths, labels = _readable(paths, labels, command)
+    return paths, labels
 
 
-def _check_output(path, suffix):
-    path = Path(path)
+def _image_problem(path):
+    """Why image file ``path`` cannot be decoded, or None if it can."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as exc:  # whatever the decoder raises, the file is unreadable
+        return _one_line(exc)
+    return None
+
+
+def _readable(paths, labels, command):
+    """Drop (and report on stderr) the images that cannot be decoded."""
+    keep = []
+    for i, path in enumerate(paths):
+        problem = _image_problem(path)
+        if problem is None:
+            keep.append(i)
+        else:
+            print(f"skhead2toe {command}: skipped {path}: {problem}", file=sys.stderr)
+    n_bad = len(paths) - len(keep)
+    if n_bad:
+        print(
+            f"skhead2toe {command}: skipped {n_bad} of {len(paths)} images that "
+            f"cannot be read; using the other {len(keep)}",
+            file=sys.stderr,
+        )
+    if not keep:
+        raise _Failure(f"no readable image among the {len(paths)} given")
+    return [paths[i] for i in keep], None if labels is None else labels[keep]
+
+
+def _output(args, suffix):
+    """The ``--output`` path, checked to end with ``suffix`` (a usage error)."""
+    path = Path(args.output)
     if path.suffix != suffix:
         raise _UsageError(f"the output file must end with {suffix}, got {str(path)!r}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
     return path
+
+
+def _prepare(args, out, *, featurizer=True):
+    """Check all that needs no image, before any work: device, weights, output."""
+    from skhead2toe._io import check_writable
+
+    if featurizer:
+        _check_device(args.device)
+        _check_weights(args)
+    check_writable(out)
+
+
+def _write(out, write):
+    """``atomic_write(out, write)``; a failure (a full disk) names ``out``."""
+    from skhead2toe._io import atomic_write
+
+    try:
+        atomic_write(out, write)
+    except OSError as exc:
+        raise _Failure(f"cannot write {str(out)!r}: {_one_line(exc)}") from exc
 
 
 def _extract(args):
     import numpy as np
 
-    from skhead2toe._io import atomic_write
-
-    out = _check_output(args.output, ".npz")
-    paths, labels = _images(args.inputs)
+    out = _output(args, ".npz")
+    _prepare(args, out)
+    paths, labels = _images(args.inputs, args.skip_bad, "extract")
     feat = _featurizer(args)
-    X = feat.fit_transform(paths)
+    X = _features(feat, paths, args)
     arrays = {
         "X": X,
         "feature_names": feat.get_feature_names_out().astype(str),
@@ -187,7 +378,7 @@ def _extract(args):
     }
     if labels is not None:
         arrays["y"] = labels
-    atomic_write(out, lambda f: np.savez(f, **arrays))
+    _write(out, lambda f: np.savez(f, **arrays))
     print(
         f"wrote {out}: {X.shape[0]} images x {X.shape[1]} features from "
         f"{len(feat.layer_names_)} layers"
@@ -196,21 +387,35 @@ def _extract(args):
     return 0
 
 
+_FEATURES_FILE = "a features file is the .npz that `skhead2toe extract` writes"
+
+
 def _load_features(path):
     import numpy as np
 
+    with open(path, "rb") as f:  # an unreadable file is an OSError naming it
+        is_zip = zipfile.is_zipfile(f)
+    if not is_zip:
+        raise _Failure(
+            f"{str(path)!r} is not a features file: it is not a .npz (zip) archive;"
+            f" {_FEATURES_FILE}"
+        )
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read features file {str(path)!r}: {exc}") from None
-    missing = {"X", "y"} - set(data.files)
+        with np.load(path, allow_pickle=False) as data:
+            names = set(data.files)
+            arrays = {k: data[k] for k in ("X", "y", "feature_groups") if k in names}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _Failure(
+            f"cannot read features file {str(path)!r} ({_FEATURES_FILE}): "
+            f"{_one_line(exc)}"
+        ) from exc
+    missing = {"X", "y"} - names
     if missing:
-        raise ValueError(
+        raise _Failure(
             f"features file {str(path)!r} lacks {sorted(missing)}: write it with "
             "`skhead2toe extract <folder of class sub-folders> -o FILE.npz`"
         )
-    groups = data["feature_groups"] if "feature_groups" in data.files else None
-    return data["X"], data["y"], groups
+    return arrays["X"], arrays["y"], arrays.get("feature_groups")
 
 
 def _fit(args):
@@ -218,25 +423,25 @@ def _fit(args):
     from sklearn.pipeline import Pipeline
 
     from skhead2toe import GroupLassoClassifierCV
-    from skhead2toe._io import atomic_write
 
-    out = _check_output(args.output, ".joblib")
+    out = _output(args, ".joblib")
     source = Path(args.input)
     if not source.exists():
         raise FileNotFoundError(f"input {args.input!r} does not exist")
-    feat = None
-    if source.is_dir():
-        paths, y = _images([args.input])
-        feat = _featurizer(args)
-        X = feat.fit_transform(paths)
-        groups = feat.feature_groups_
-    elif source.suffix == ".npz":
-        X, y, groups = _load_features(source)
-    else:
+    if not source.is_dir() and source.suffix != ".npz":
         raise _UsageError(
             f"input {args.input!r} must be a features .npz file (from `skhead2toe "
             "extract`) or a folder of class sub-folders of images"
         )
+    _prepare(args, out, featurizer=source.is_dir())
+    feat = None
+    if source.is_dir():
+        paths, y = _images([args.input], args.skip_bad, "fit")
+        feat = _featurizer(args)
+        X = _features(feat, paths, args)
+        groups = feat.feature_groups_
+    else:
+        X, y, groups = _load_features(source)
     if args.layer_groups and groups is None:
         raise _UsageError(f"--layer-groups needs feature_groups in {args.input!r}")
     head = GroupLassoClassifierCV(
@@ -249,7 +454,7 @@ def _fit(args):
         verbose=0,
     ).fit(X, y)
     model = head if feat is None else Pipeline([("features", feat), ("head", head)])
-    atomic_write(out, lambda f: joblib.dump(model, f))
+    _write(out, lambda f: joblib.dump(model, f))
     print(
         f"cross-validated accuracy {head.mean_scores_.max():.4f} ({head.cv}-fold) "
         f"at alpha = {head.alpha_:.3g} ({head.alpha_ / head.alphas_[0]:.3g} "
@@ -289,6 +494,11 @@ def _parser():
         description="Head2Toe for scikit-learn: select features from every layer "
         "of a frozen backbone with a group-lasso head.",
     )
+    from skhead2toe import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"skhead2toe {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo_parser(sub)
     _extract_parser(sub)
@@ -312,6 +522,15 @@ def _command(sub, name, func, *, help, description, epilog=None):
 
 def _output_option(parser, what):
     parser.add_argument("-o", "--output", required=True, help=what)
+
+
+def _skip_bad_option(parser):
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="decode every image first and skip (and list on stderr) those that "
+        "cannot be read; by default an unreadable image is an error naming it",
+    )
 
 
 def _demo_parser(sub):
@@ -358,6 +577,7 @@ def _extract_parser(sub):
         "inputs", nargs="+", metavar="INPUT", help="a folder or image files"
     )
     _output_option(extract, "features file (.npz)")
+    _skip_bad_option(extract)
     _featurizer_options(extract)
 
 
@@ -392,6 +612,7 @@ def _fit_parser(sub):
         action="store_true",
         help="select whole layers (one group per layer) instead of features",
     )
+    _skip_bad_option(fit)
     _featurizer_options(fit)
     _model_options(fit, cv=5)
 
@@ -408,6 +629,13 @@ def _model_options(parser, cv):
 def main(argv=None):
     """Entry point of the ``skhead2toe`` command.
 
+    An error the user can cause (the types of ``_USER_ERRORS``: a missing or
+    unreadable file, bad data, no CUDA, an unreachable hub, a full disk) prints
+    one line ``skhead2toe <command>: error: ...`` on stderr; other exception
+    types are bugs and keep their traceback. Ctrl-C prints
+    ``skhead2toe: interrupted``. Outputs are written atomically, so neither
+    leaves a partial output or a temporary file.
+
     Parameters
     ----------
     argv : list of str, default=None
@@ -417,16 +645,29 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 for a failed job (a missing file, bad data), 2 for bad
-        options.
+        options (argparse's own errors exit with 2 too), 130 when interrupted.
     """
-    parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        print("skhead2toe: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(parser, args):
+    """Run the command; turn the user's errors into one line (see :func:`main`)."""
     try:
         return args.func(args)
     except _UsageError as exc:
-        parser.exit(2, f"skhead2toe {args.command}: error: {exc}\n")
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"skhead2toe {args.command}: error: {exc}", file=sys.stderr)
+        parser.exit(2, f"skhead2toe {args.command}: error: {_one_line(exc)}\n")
+    except Exception as exc:
+        if isinstance(exc, _BUGS) or not isinstance(
+            exc, _USER_ERRORS + _optional_user_errors()
+        ):
+            raise  # a bug: the traceback is what we need to fix it
+        print(f"skhead2toe {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

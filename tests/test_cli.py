@@ -1,6 +1,10 @@
 """The ``skhead2toe`` command line: demo, extract and fit, and their errors."""
 
+import errno
 import json
+import os
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -218,3 +222,418 @@ def test_demo_writes_table_results_and_plots(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(png) in printed
     assert _leftovers(out) == []
+
+
+# --------------------------------------------------------------------------
+# Errors are one line (issue 16): exit 1 for a failed job, 2 for bad options,
+# 130 for Ctrl-C; a bug (an unexpected exception type) keeps its traceback.
+
+
+def _one_error_line(capsys, command):
+    """The single stderr line, checked to be ``skhead2toe <command>: error: ...``."""
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"skhead2toe {command}: error: "), lines
+    return lines[0]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if images are listed or features extracted."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command did work before checking its options")
+
+    from skhead2toe import MultiLayerFeaturizer, datasets
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit_transform", refuse)
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit", refuse)
+    monkeypatch.setattr(datasets, "load_image_folder", refuse)
+
+
+def _without_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
+@pytest.mark.parametrize("command", ["extract", "fit"])
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_device_cuda_without_cuda_fails_early(
+    command, device, folder, tmp_path, capsys, monkeypatch, no_work
+):
+    _without_cuda(monkeypatch)
+    suffix = ".npz" if command == "extract" else ".joblib"
+    out = tmp_path / f"out{suffix}"
+    argv = [command, str(folder), "-o", str(out), *TINY, "--device", device]
+    assert main(argv) == 1
+    line = _one_error_line(capsys, command)
+    assert f"--device {device}" in line and "CUDA is not available" in line
+    assert "--device cpu" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_device_index_beyond_the_gpus_fails_early(
+    folder, tmp_path, capsys, monkeypatch, no_work
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    assert main([*argv, "--device", "cuda:2"]) == 1
+    assert "2 CUDA devices (cuda:0 to cuda:1)" in _one_error_line(capsys, "extract")
+
+
+def test_device_that_is_no_torch_device_is_a_usage_error(
+    folder, tmp_path, capsys, no_work
+):
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--device", "gpu0"])
+    assert exc.value.code == 2
+    assert "'gpu0' is not a torch device" in _one_error_line(capsys, "extract")
+
+
+def _bad_weights(tmp_path):
+    import torch
+
+    files = {
+        "empty.pth": b"",
+        "random.pth": np.random.default_rng(0).bytes(2000),
+        "random.safetensors": np.random.default_rng(1).bytes(2000),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save(torch.zeros(3), tmp_path / "tensor.pth")  # not a state dict
+    torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "other_model.pth")
+    return [*files, "tensor.pth", "other_model.pth"]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_bad_weights_files_are_one_line_naming_the_file(folder, tmp_path, capsys):
+    base = [a for a in TINY if a != "--random-weights"]
+    for name in _bad_weights(tmp_path):
+        out = tmp_path / "f.npz"
+        argv = ["extract", str(folder), "-o", str(out), *base]
+        assert main([*argv, "--weights", str(tmp_path / name)]) == 1, name
+        line = _one_error_line(capsys, "extract")
+        assert name in line and "weights" in line, line
+        assert len(line) < 1600
+        assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_unreachable_hub_is_one_line(folder, tmp_path, capsys, monkeypatch):
+    import timm
+
+    create = timm.create_model
+
+    def offline(name, *, pretrained=False, **kwargs):
+        if pretrained and not kwargs.get("pretrained_cfg_overlay"):
+            raise ConnectionError("cannot reach https://huggingface.co (offline)")
+        return create(name, pretrained=pretrained, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    base = [a for a in TINY if a != "--random-weights"]
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *base]
+    assert main(argv) == 1
+    line = _one_error_line(capsys, "extract")
+    assert "test_resnet" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multi_line_messages_are_joined_into_one(folder, tmp_path, capsys, monkeypatch):
+    from skhead2toe import MultiLayerFeaturizer
+
+    def fails(self, X, y=None):
+        raise RuntimeError("first line\n\tsecond line\n" + "x" * 5000)
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit_transform", fails)
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    assert main(argv) == 1
+    line = _one_error_line(capsys, "extract")
+    assert "first line second line xxx" in line and line.endswith("...")
+    assert len(line) < 1600
+
+
+@pytest.mark.parametrize(
+    "error", [EOFError(), MemoryError(), OSError(28, "No space left on device")]
+)
+def test_user_error_types_are_one_line(error, folder, tmp_path, capsys, monkeypatch):
+    from skhead2toe import MultiLayerFeaturizer
+
+    def fails(self, X, y=None):
+        raise error
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit_transform", fails)
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    assert main(argv) == 1
+    line = _one_error_line(capsys, "extract")
+    assert line.split("error: ")[1]  # something is said, even for a bare EOFError
+
+
+@pytest.mark.parametrize("error", [KeyError("x"), TypeError("x"), AttributeError("x")])
+def test_a_bug_keeps_its_traceback(error, folder, tmp_path, monkeypatch):
+    from skhead2toe import MultiLayerFeaturizer
+
+    def fails(self, X, y=None):
+        raise error
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit_transform", fails)
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    with pytest.raises(type(error)):
+        main(argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_extraction(folder, tmp_path, capsys, monkeypatch):
+    from skhead2toe import MultiLayerFeaturizer
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "fit_transform", _interrupt)
+    argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "skhead2toe: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _write_half_then(error):
+    def write(*args, **kwargs):  # np.savez(file, ...) or joblib.dump(obj, file)
+        file = next(a for a in args if hasattr(a, "write"))
+        file.write(b"PK\x03\x04 half a file")
+        raise error
+
+    return write
+
+
+@pytest.mark.parametrize("command", ["extract", "fit"])
+def test_ctrl_c_while_writing_leaves_nothing(
+    command, folder, tmp_path, capsys, monkeypatch
+):
+    if command == "extract":
+        monkeypatch.setattr(np, "savez", _write_half_then(KeyboardInterrupt))
+        argv = ["extract", str(folder), "-o", str(tmp_path / "f.npz"), *TINY]
+    else:
+        monkeypatch.setattr(joblib, "dump", _write_half_then(KeyboardInterrupt))
+        argv = ["fit", str(folder), "-o", str(tmp_path / "m.joblib"), *TINY]
+        argv += ["--cv", "2", "--alphas", "2"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "skhead2toe: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_dash_m_ctrl_c_exits_130(tmp_path):
+    # The real thing: SIGINT delivered to the process while it works.
+    script = (
+        "import signal, os, sys\n"
+        "import skhead2toe.datasets as d\n"
+        "def listed(root):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "d.load_image_folder = listed\n"
+        "from skhead2toe._cli import main\n"
+        f"sys.exit(main(['extract', {str(tmp_path)!r}, '-o', "
+        f"{str(tmp_path / 'f.npz')!r}, '--device', 'cpu']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 130
+    assert done.stderr == "skhead2toe: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["extract", "fit"])
+def test_failure_while_writing_leaves_neither_output_nor_temp(
+    command, folder, tmp_path, capsys, monkeypatch
+):
+    disk_full = OSError(28, "No space left on device")
+    suffix = ".npz" if command == "extract" else ".joblib"
+    out = tmp_path / f"out{suffix}"
+    out.write_bytes(b"previous")
+    if command == "extract":
+        monkeypatch.setattr(np, "savez", _write_half_then(disk_full))
+    else:
+        monkeypatch.setattr(joblib, "dump", _write_half_then(disk_full))
+    argv = [command, str(folder), "-o", str(out), *TINY]
+    if command == "fit":
+        argv += ["--cv", "2", "--alphas", "2"]
+    assert main(argv) == 1
+    line = _one_error_line(capsys, command)
+    assert f"cannot write {str(out)!r}: No space left on device" in line
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+# --------------------------------------------------------------------------
+# Outputs: modes follow the umask, unwritable places fail before any work.
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_outputs_follow_the_umask(folder, tmp_path, umask_022):
+    feats, model = tmp_path / "f.npz", tmp_path / "m.joblib"
+    assert main(["extract", str(folder), "-o", str(feats), *TINY]) == 0
+    assert main(["fit", str(feats), "-o", str(model), "--cv", "2"]) == 0
+    for path in (feats, model):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def _deny_writes_in(folder, monkeypatch):
+    """Make ``folder`` read-only, also for root (who ignores the mode bits)."""
+    folder.chmod(0o555)
+    if os.geteuid() != 0:
+        return
+    real_open = os.open
+
+    def guarded_open(path, flags, *args, **kwargs):
+        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if parent == str(folder) and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+
+
+@pytest.mark.parametrize("command", ["extract", "fit"])
+def test_unwritable_output_fails_before_any_work(
+    command, folder, tmp_path, capsys, monkeypatch, no_work
+):
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    _deny_writes_in(readonly, monkeypatch)
+    out = readonly / ("f.npz" if command == "extract" else "m.joblib")
+    assert main([command, str(folder), "-o", str(out), *TINY]) == 1
+    line = _one_error_line(capsys, command)
+    assert str(out) in line and "not writable" in line and ".tmp-" not in line
+    assert list(readonly.iterdir()) == []
+
+
+def test_output_that_is_a_folder_or_in_a_missing_folder(
+    folder, tmp_path, capsys, no_work
+):
+    (tmp_path / "dir.npz").mkdir()
+    assert main(["extract", str(folder), "-o", str(tmp_path / "dir.npz")]) == 1
+    assert "is a folder" in _one_error_line(capsys, "extract")
+    missing = tmp_path / "no" / "f.npz"
+    assert main(["extract", str(folder), "-o", str(missing)]) == 1
+    assert "does not exist" in _one_error_line(capsys, "extract")
+
+
+# --------------------------------------------------------------------------
+# fit on something that is not a features file; --version; --skip-bad
+
+
+@pytest.fixture
+def features(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features") / "feats.npz"
+    assert main(["extract", str(folder), "-o", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.mark.parametrize("content", ["text", "npy", "truncated", "empty"])
+def test_fit_on_a_file_that_is_not_a_features_file(content, features, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    if content == "text":
+        bad.write_text("1,2,3\n")
+    elif content == "npy":
+        np.save(tmp_path / "a.npy", np.zeros(3))
+        (tmp_path / "a.npy").rename(bad)
+    elif content == "truncated":
+        data = features.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    else:
+        bad.write_bytes(b"")
+    capsys.readouterr()
+    assert main(["fit", str(bad), "-o", str(tmp_path / "m.joblib")]) == 1
+    line = _one_error_line(capsys, "fit")
+    assert f"{str(bad)!r} is not a features file" in line
+    assert "skhead2toe extract" in line and "pickle" not in line
+    assert not (tmp_path / "m.joblib").exists()
+
+
+def test_fit_on_a_damaged_features_file(features, tmp_path, capsys):
+    data = bytearray(features.read_bytes())
+    data[60:400] = bytes(340)  # inside the first member, keeping the zip index
+    bad = tmp_path / "damaged.npz"
+    bad.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["fit", str(bad), "-o", str(tmp_path / "m.joblib")]) == 1
+    assert "damaged.npz" in _one_error_line(capsys, "fit")
+
+
+def test_version(capsys):
+    from skhead2toe import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"skhead2toe {__version__}\n"
+
+
+@pytest.fixture
+def folder_with_bad_images(folder, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(folder, root)
+    (root / "dog" / "broken.png").write_bytes(b"not an image")
+    good = (root / "owl" / "0.png").read_bytes()
+    (root / "owl" / "truncated.png").write_bytes(good[: len(good) // 2])
+    return root
+
+
+def test_bad_image_in_a_folder_is_an_error_naming_it(
+    folder_with_bad_images, tmp_path, capsys
+):
+    out = tmp_path / "f.npz"
+    assert main(["extract", str(folder_with_bad_images), "-o", str(out), *TINY]) == 1
+    line = _one_error_line(capsys, "extract")
+    assert "broken.png" in line or "truncated.png" in line
+    assert "--skip-bad" in line
+    assert not out.exists()
+
+
+def test_skip_bad_extracts_the_rest(folder_with_bad_images, tmp_path, capsys):
+    out = tmp_path / "f.npz"
+    argv = ["extract", str(folder_with_bad_images), "-o", str(out), *TINY]
+    assert main([*argv, "--skip-bad"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3, err
+    assert "broken.png" in err[0] and "truncated.png" in err[1]
+    assert all(line.startswith("skhead2toe extract: skipped ") for line in err)
+    assert "skipped 2 of 26 images" in err[2]
+    data = np.load(out)
+    assert data["X"].shape[0] == len(data["y"]) == len(data["paths"]) == 24
+    assert not any("broken" in p or "truncated" in p for p in data["paths"])
+
+
+def test_skip_bad_on_files_and_in_fit(folder_with_bad_images, tmp_path, capsys):
+    bad = str(folder_with_bad_images / "dog" / "broken.png")
+    good = str(folder_with_bad_images / "dog" / "0.png")
+    out = tmp_path / "f.npz"
+    assert main(["extract", good, bad, "-o", str(out), *TINY, "--skip-bad"]) == 0
+    assert np.load(out)["X"].shape[0] == 1
+    model = tmp_path / "m.joblib"
+    argv = ["fit", str(folder_with_bad_images), "-o", str(model), *TINY]
+    assert main([*argv, "--cv", "2", "--alphas", "2", "--skip-bad"]) == 0
+    assert "skipped 2 of 26 images" in capsys.readouterr().err
+    assert model.exists()
+
+
+def test_skip_bad_with_no_readable_image_is_an_error(tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "f.npz"
+    assert main(["extract", str(bad), "-o", str(out), *TINY, "--skip-bad"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "broken.png" in err[0]
+    assert err[-1].startswith("skhead2toe extract: error: no readable image")
+    assert not out.exists()
