@@ -15,8 +15,7 @@ from pathlib import Path
 __all__ = ["atomic_write", "check_writable"]
 
 _FLAGS = (
-    os.O_WRONLY
-    | os.O_CREAT
+    os.O_CREAT
     | os.O_EXCL
     | getattr(os, "O_BINARY", 0)
     | getattr(os, "O_NOINHERIT", 0)
@@ -24,12 +23,13 @@ _FLAGS = (
 )
 
 
-def _create_temp(folder, suffix):
+def _create_temp(folder, suffix, readable=False):
     """Create and open a new ``folder/.tmp-<random><suffix>``: ``(fd, path)``."""
+    flags = _FLAGS | (os.O_RDWR if readable else os.O_WRONLY)
     for _ in range(100):
         path = os.path.join(folder, f".tmp-{secrets.token_hex(8)}{suffix}")
         try:
-            return os.open(path, _FLAGS, 0o666), path
+            return os.open(path, flags, 0o666), path
         except FileExistsError:
             continue
     raise FileExistsError(
@@ -37,7 +37,7 @@ def _create_temp(folder, suffix):
     )
 
 
-def atomic_write(path, write, *, suffix=""):
+def atomic_write(path, write, *, suffix="", readable=False):
     """Call ``write(binary_file)`` on a temporary file, then move it to ``path``.
 
     A failure (or an interrupted run) leaves ``path`` as it was and no temporary
@@ -52,11 +52,14 @@ def atomic_write(path, write, *, suffix=""):
         Writes the content to the open binary file it is given.
     suffix : str, default=""
         Suffix of the temporary file.
+    readable : bool, default=False
+        Open the temporary file for reading too (``"r+b"``), as a writable
+        memory map of it needs.
     """
     path = Path(path)
-    fd, tmp = _create_temp(path.parent, suffix)
+    fd, tmp = _create_temp(path.parent, suffix, readable)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "r+b" if readable else "wb") as f:
             try:
                 os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
             except FileNotFoundError:

@@ -141,3 +141,17 @@ def deny_writes_in(folder, monkeypatch):
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", guarded_open)
+
+
+def test_readable_temporary_file_can_be_read_back_while_written(tmp_path):
+    # a writable memory map of the temporary file needs it open read-write
+    target = tmp_path / "a.bin"
+
+    def write(f):
+        f.write(b"abc")
+        f.seek(0)
+        assert f.read() == b"abc"
+
+    atomic_write(target, write, readable=True)
+    assert target.read_bytes() == b"abc"
+    assert not list(tmp_path.glob(".tmp-*"))

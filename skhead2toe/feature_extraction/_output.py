@@ -4,8 +4,8 @@
 file. It is filled under a temporary name next to ``path`` and moved into place
 only when every row is written, so a failure leaves ``path`` as it was and no
 temporary file: :func:`skhead2toe._io.atomic_write`'s guarantee and file modes
-(the umask applies), with the temporary file opened for reading too, as a
-writable memory map needs. The whole array is
+(the umask applies), with the temporary file opened for reading too
+(``readable=True``), as a writable memory map needs. The whole array is
 allocated on disk before the first row is computed: the free space is checked
 first, and the blocks are reserved (``posix_fallocate``), because writing
 through a memory map into a sparse file on a full disk kills the process with
@@ -15,53 +15,18 @@ SIGBUS instead of raising an error.
 import errno
 import io
 import os
-import secrets
 import shutil
-import stat
 from pathlib import Path
 
 import numpy as np
 
-from .._io import check_writable
+from .._io import atomic_write, check_writable
 
 __all__ = ["write_npy"]
 
 _DTYPE = np.dtype("<f4")
 # errors of posix_fallocate meaning "not supported here", not "no space"
 _UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
-
-
-_FLAGS = (
-    os.O_RDWR
-    | os.O_CREAT
-    | os.O_EXCL
-    | getattr(os, "O_BINARY", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-
-
-def _atomic_write(path, write):
-    """Like :func:`skhead2toe._io.atomic_write`, on a file open read-write."""
-    for _ in range(100):
-        tmp = path.parent / f".tmp-{secrets.token_hex(8)}.npy"
-        try:
-            fd = os.open(tmp, _FLAGS, 0o666)  # the umask applies, as for open()
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of 64 random bits
-        raise FileExistsError(errno.EEXIST, f"no free temporary name for {path}")
-    try:
-        with os.fdopen(fd, "r+b") as f:
-            try:
-                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-            except FileNotFoundError:
-                pass  # a new file
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _header(shape):
@@ -158,5 +123,5 @@ def write_npy(path, shape, fill):
         finally:
             del array
 
-    _atomic_write(path, write)
+    atomic_write(path, write, suffix=".npy", readable=True)
     return np.lib.format.open_memmap(path, mode="r+")
