@@ -66,7 +66,9 @@ def test_cache_hit_runs_the_backbone_once_per_image(tmp_path, counted):
     assert len(_entries(tmp_path)) == 6
 
 
-def test_parameters_are_part_of_the_key(tmp_path, counted):
+def test_parameters_are_part_of_the_key(tmp_path, counted, monkeypatch):
+    from skhead2toe.feature_extraction import featurizer as featurizer_module
+
     X = _images(3)
     _feat(cache=tmp_path).fit(X).transform(X)
     counted.clear()
@@ -78,6 +80,11 @@ def test_parameters_are_part_of_the_key(tmp_path, counted):
     counted.clear()
     _feat(cache=tmp_path, batch_size=3, progress=False).fit(X).transform(X)
     assert counted == []  # running options are not
+    # the rules that read images are: entries read by older rules are stale
+    rules = featurizer_module.IMAGE_RULES
+    monkeypatch.setattr(featurizer_module, "IMAGE_RULES", rules + 1)
+    _feat(cache=tmp_path).fit(X).transform(X)
+    assert len(counted) == 3
     assert params_key({"a": 1, "b": [1, 2]}) == params_key({"b": [1, 2], "a": 1})
 
 

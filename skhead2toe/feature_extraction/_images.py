@@ -42,7 +42,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ImageSource", "as_source", "resize", "to_model_input"]
+__all__ = ["IMAGE_RULES", "ImageSource", "as_source", "resize", "to_model_input"]
+
+#: Version of the rules that turn inputs into pixels (dtype scaling, EXIF
+#: orientation, transparency): part of the feature cache's key, so that a change
+#: of rules never serves features read by the old ones.
+IMAGE_RULES = 2
 
 _FLOAT_TOL = 1e-3
 _RULE = (

@@ -18,7 +18,7 @@ from torch import nn
 from .. import __version__
 from ._cache import FeatureCache, cache_dir, params_key
 from ._hooks import CLS_TOKEN_MODES, ShapeProbe, Tap, TapSet, pool_output
-from ._images import as_source, to_model_input
+from ._images import IMAGE_RULES, as_source, to_model_input
 from ._output import write_npy
 from .backbones import build_backbone, resolve_layers
 
@@ -448,6 +448,10 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         key = params_key(
             {
                 "format": 1,
+                # the rules that turn image files into pixels (EXIF orientation,
+                # transparency, 16-bit scaling): entries read by older rules are
+                # stale, even within one package version
+                "image_rules": IMAGE_RULES,
                 "skhead2toe": __version__,
                 "timm": timm.__version__,
                 "backbone": ident,
