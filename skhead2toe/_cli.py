@@ -241,18 +241,22 @@ def _check_weights(args):
     del built
 
 
+def _layers(args):
+    """``--layers``: a preset name, or a list of comma-separated names."""
+    if "," in args.layers:
+        return [name.strip() for name in args.layers.split(",") if name.strip()]
+    return args.layers
+
+
 def _featurizer(args):
     from skhead2toe import MultiLayerFeaturizer
 
     pretrained = (
         False if args.random_weights else (args.weights if args.weights else True)
     )
-    layers = args.layers
-    if "," in layers:
-        layers = [name.strip() for name in layers.split(",") if name.strip()]
     return MultiLayerFeaturizer(
         args.backbone,
-        layers=layers,
+        layers=_layers(args),
         target_size=args.target_size,
         pretrained=pretrained,
         image_size=args.image_size,
@@ -478,6 +482,10 @@ def _demo(args):
         backbone=args.backbone,
         pretrained=False if args.random_weights else (args.weights or True),
         image_size=args.image_size,
+        layers=_layers(args),
+        target_size=args.target_size,
+        batch_size=args.batch_size,
+        device=args.device,
         cv=args.cv,
         output_dir=args.output_dir,
         cache=args.cache,

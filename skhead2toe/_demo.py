@@ -66,6 +66,10 @@ def run_demo(
     backbone="efficientnet_lite0",
     pretrained=True,
     image_size=None,
+    layers="head2toe",
+    target_size=1024,
+    batch_size=32,
+    device="auto",
     cv=3,
     output_dir="skhead2toe-demo",
     cache=None,
@@ -91,6 +95,14 @@ def run_demo(
         Its weights.
     image_size : int or None, default=None
         Model input size (None: the backbone's, 224 for the default).
+    layers : str or list of str, default="head2toe"
+        Layers to tap (see :class:`~skhead2toe.MultiLayerFeaturizer`).
+    target_size : int, default=1024
+        Largest number of pooled features per layer.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str, default="auto"
+        Device of the backbone.
     cv : int, default=3
         Folds of every cross-validated choice (on the training set only).
     output_dir : path-like, default="skhead2toe-demo"
@@ -126,8 +138,12 @@ def run_demo(
     )
     feat = MultiLayerFeaturizer(
         backbone,
+        layers=layers,
+        target_size=target_size,
         pretrained=pretrained,
         image_size=image_size,
+        device=device,
+        batch_size=batch_size,
         cache=cache,
         progress=True,
         random_state=random_state,

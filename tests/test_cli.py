@@ -637,3 +637,29 @@ def test_skip_bad_with_no_readable_image_is_an_error(tmp_path, capsys):
     assert "broken.png" in err[0]
     assert err[-1].startswith("skhead2toe extract: error: no readable image")
     assert not out.exists()
+
+
+def test_demo_passes_its_featurizer_options_on(tmp_path, monkeypatch):
+    # --layers, --target-size, --batch-size and --device reach the featurizer
+    import skhead2toe
+
+    made = []
+    Featurizer = skhead2toe.MultiLayerFeaturizer
+
+    def spy(*args, **kwargs):
+        made.append(Featurizer(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(skhead2toe, "MultiLayerFeaturizer", spy, raising=False)
+    argv = ["demo", "--n-train", "60", "--n-test", "40", "--cv", "2", "--no-plots"]
+    options = ["--layers", "blocks", "--target-size", "48", "--batch-size", "7"]
+    out = tmp_path / "demo"
+    argv = [*argv, *TINY, *options, "--device", "cpu", "--output-dir", str(out)]
+    assert main(argv) == 0
+    params = made[0].get_params()
+    assert (params["layers"], params["target_size"]) == ("blocks", 48)
+    assert (params["batch_size"], params["device"]) == (7, "cpu")
+    results = json.loads((out / "results.json").read_text())
+    # the table is that featurizer's: its layers and widths
+    assert results["n_layers"] == len(made[0].layer_names_)
+    assert results["n_features"] == sum(made[0].layer_dims_)
