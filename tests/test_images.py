@@ -112,8 +112,11 @@ def test_unreadable_file_names_its_path(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image at all")
     source = as_source([str(good), str(bad)])
-    with pytest.raises(ValueError, match=r"broken\.jpg.*item 1"):
+    with pytest.raises(ValueError, match=r"broken\.jpg.*item 1") as info:
         source.load([0, 1], size=8)
+    # the message is about the file, not PIL's in-memory buffer
+    assert "BytesIO" not in str(info.value)
+    assert "not an image file" in str(info.value)
 
 
 def test_mixed_sizes_in_a_list_are_resized_one_by_one():

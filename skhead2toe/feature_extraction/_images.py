@@ -481,7 +481,13 @@ def _read_file(path, i, data=None):
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             pixels = _pil_pixels(img)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError as exc:
+        # PIL names the in-memory buffer, not the file: say it plainly
+        raise ValueError(
+            f"cannot read {name}: not an image file of a format PIL can decode "
+            f"({len(data):,} bytes)"
+        ) from exc
+    except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read {name}: {exc}") from exc
     return _check_values(pixels[None], [name])[0]
 
