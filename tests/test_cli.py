@@ -482,10 +482,14 @@ def umask_022():
 
 def test_outputs_follow_the_umask(folder, tmp_path, umask_022):
     feats, model = tmp_path / "f.npz", tmp_path / "m.joblib"
-    assert main(["extract", str(folder), "-o", str(feats), *TINY]) == 0
+    cache = tmp_path / "cache"
+    extract = ["extract", str(folder), "-o", str(feats), "--cache", str(cache)]
+    assert main([*extract, *TINY]) == 0
     assert main(["fit", str(feats), "-o", str(model), "--cv", "2"]) == 0
-    for path in (feats, model):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert entries  # the feature cache's entries too
+    for path in (feats, model, *entries):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
 def _deny_writes_in(folder, monkeypatch):
