@@ -128,13 +128,8 @@ def run_demo(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
-    with _stage("loading images", timings):
-        X_train, X_test, y_train, y_test = load_task(
-            dataset, n_train, n_test, random_state
-        )
-    _say(
-        f"[skhead2toe demo] {dataset}: {len(y_train)} training and "
-        f"{len(y_test)} test images"
+    X_train, X_test, y_train, y_test = _load(
+        dataset, n_train, n_test, random_state, timings
     )
     feat = MultiLayerFeaturizer(
         backbone,
@@ -182,6 +177,19 @@ def run_demo(
     atomic_write(out / "results.json", lambda f: f.write(text))
     print(format_table(results))
     return results
+
+
+def _load(dataset, n_train, n_test, random_state, timings):
+    """The task's images and labels (a timed stage), announced."""
+    with _stage("loading images", timings):
+        X_train, X_test, y_train, y_test = load_task(
+            dataset, n_train, n_test, random_state
+        )
+    _say(
+        f"[skhead2toe demo] {dataset}: {len(y_train)} training and "
+        f"{len(y_test)} test images"
+    )
+    return X_train, X_test, y_train, y_test
 
 
 def _fit_heads(data, last, cv, n_jobs, random_state, timings):
