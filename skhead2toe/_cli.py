@@ -303,14 +303,17 @@ def _images(inputs, skip_bad=False, command="extract"):
     return paths, labels
 
 
-def _image_problem(path):
-    """Why image file ``path`` cannot be decoded, or None if it can."""
-    from PIL import Image
+def _image_problem(path, i):
+    """Why image file ``path`` (item ``i``) cannot be read, or None if it can.
+
+    It is read as the featurizer reads it (decoding, modes, value checks), so an
+    image that passes here is not rejected by the extraction later.
+    """
+    from skhead2toe.feature_extraction._images import read_image_file
 
     try:
-        with Image.open(path) as img:
-            img.load()
-    except Exception as exc:  # whatever the decoder raises, the file is unreadable
+        read_image_file(path, i)
+    except (OSError, ValueError) as exc:
         return _one_line(exc)
     return None
 
@@ -319,7 +322,7 @@ def _readable(paths, labels, command):
     """Drop (and report on stderr) the images that cannot be decoded."""
     keep = []
     for i, path in enumerate(paths):
-        problem = _image_problem(path)
+        problem = _image_problem(path, i)
         if problem is None:
             keep.append(i)
         else:

@@ -667,3 +667,16 @@ def test_demo_passes_its_featurizer_options_on(tmp_path, monkeypatch):
     # the table is that featurizer's: its layers and widths
     assert results["n_layers"] == len(made[0].layer_names_)
     assert results["n_features"] == sum(made[0].layer_dims_)
+
+
+def test_skip_bad_skips_what_the_featurizer_would_reject(folder, tmp_path, capsys):
+    # a float image with negative values decodes, but its pixels are invalid:
+    # --skip-bad judges images by the featurizer's own reading rules
+    odd = tmp_path / "negative.tif"
+    Image.fromarray(np.full((8, 8), -5.0, np.float32), mode="F").save(odd)
+    good = next(folder.rglob("*.png"))
+    out = tmp_path / "f.npz"
+    argv = ["extract", str(good), str(odd), "-o", str(out), *TINY, "--skip-bad"]
+    assert main(argv) == 0
+    assert "skipped 1 of 2 images" in capsys.readouterr().err
+    assert np.load(out)["X"].shape[0] == 1

@@ -42,7 +42,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IMAGE_RULES", "ImageSource", "as_source", "resize", "to_model_input"]
+__all__ = [
+    "IMAGE_RULES",
+    "ImageSource",
+    "as_source",
+    "read_image_file",
+    "resize",
+    "to_model_input",
+]
 
 #: Version of the rules that turn inputs into pixels (dtype scaling, EXIF
 #: orientation, transparency): part of the feature cache's key, so that a change
@@ -354,7 +361,7 @@ class ImageSource:
     def _load_item(self, i):
         item = self.images[i]
         if self.kind == "path":
-            return _read_file(item, i, self._file_bytes.pop(i, None))
+            return read_image_file(item, i, self._file_bytes.pop(i, None))
         if self.kind == "pil":
             return _pil_to_tensor(item, i)
         shape = tuple(item.shape)
@@ -470,8 +477,29 @@ def _pil_to_tensor(img, i):
     return _check_values(pixels[None], [name])[0]
 
 
-def _read_file(path, i, data=None):
-    """Decode image file ``path`` (item ``i``); ``data``: its bytes if already read."""
+def read_image_file(path, i, data=None):
+    """Decode image file ``path`` as the featurizer does, with its checks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file.
+    i : int
+        Its position in the input, for the error messages.
+    data : bytes, default=None
+        Its content, if already read.
+
+    Returns
+    -------
+    pixels : ndarray
+        The decoded, validated pixels (EXIF-oriented, transparency on white).
+
+    Raises
+    ------
+    OSError, ValueError
+        The file is missing, a folder, not a decodable image, or its values are
+        out of range; the message names it.
+    """
     from PIL import Image, UnidentifiedImageError
 
     name = f"image file {str(path)!r} (item {i})"
