@@ -1,6 +1,5 @@
 """The ``skhead2toe`` command line: demo, extract and fit, and their errors."""
 
-import errno
 import json
 import os
 import shutil
@@ -11,6 +10,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
+from helpers import deny_writes_in
 from PIL import Image
 
 from skhead2toe._cli import main
@@ -492,29 +492,13 @@ def test_outputs_follow_the_umask(folder, tmp_path, umask_022):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
-def _deny_writes_in(folder, monkeypatch):
-    """Make ``folder`` read-only, also for root (who ignores the mode bits)."""
-    folder.chmod(0o555)
-    if os.geteuid() != 0:
-        return
-    real_open = os.open
-
-    def guarded_open(path, flags, *args, **kwargs):
-        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
-        if parent == str(folder) and flags & os.O_CREAT:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded_open)
-
-
 @pytest.mark.parametrize("command", ["extract", "fit"])
 def test_unwritable_output_fails_before_any_work(
     command, folder, tmp_path, capsys, monkeypatch, no_work
 ):
     readonly = tmp_path / "ro"
     readonly.mkdir()
-    _deny_writes_in(readonly, monkeypatch)
+    deny_writes_in(readonly, monkeypatch)
     out = readonly / ("f.npz" if command == "extract" else "m.joblib")
     assert main([command, str(folder), "-o", str(out), *TINY]) == 1
     line = _one_error_line(capsys, command)

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from linear_model_helpers import full_W
+from helpers import full_W
 from scipy.special import softmax
 from sklearn.datasets import load_digits, make_classification
 from sklearn.feature_selection import SelectFromModel

@@ -1,10 +1,10 @@
 """skhead2toe._io: atomic writes with the umask's modes, and output checks."""
 
-import errno
 import os
 import stat
 
 import pytest
+from helpers import deny_writes_in
 
 from skhead2toe._io import atomic_write, check_writable
 
@@ -121,26 +121,6 @@ def test_check_writable_names_the_output_path(tmp_path, monkeypatch):
         check_writable(readonly / "out.npz")
     assert ".tmp-" not in str(exc.value)
     assert list(readonly.iterdir()) == []
-
-
-def deny_writes_in(folder, monkeypatch):
-    """Make ``folder`` read-only, also for root (who ignores the mode bits).
-
-    Its mode becomes 0o555 (an empty folder is still removed at teardown); as
-    root, ``os.open`` also refuses to create files in it (EACCES).
-    """
-    folder.chmod(0o555)
-    if os.geteuid() != 0:
-        return
-    real_open = os.open
-
-    def guarded_open(path, flags, *args, **kwargs):
-        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
-        if parent == str(folder) and flags & os.O_CREAT:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded_open)
 
 
 def test_readable_temporary_file_can_be_read_back_while_written(tmp_path):

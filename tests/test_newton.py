@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from linear_model_helpers import full_W, kkt_violation
+from helpers import full_W, kkt_violation
 from scipy.special import softmax
 
 from skhead2toe import GroupLassoClassifier, alpha_max

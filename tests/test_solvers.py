@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from linear_model_helpers import full_W, kkt_violation
+from helpers import full_W, kkt_violation
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
