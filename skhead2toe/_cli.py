@@ -176,8 +176,14 @@ def _featurizer_options(parser):
 
 
 def _check_device(name):
-    """Check ``--device`` before any work: a usage error, or no such device here."""
+    """Check ``--device`` before any work: a usage error, or no such device here.
+
+    The check the featurizer and the torch solver make (the one a Python user
+    gets), run early.
+    """
     import torch
+
+    from skhead2toe._device import device_problem
 
     if name == "auto":
         return
@@ -188,22 +194,9 @@ def _check_device(name):
             f"--device {name!r} is not a torch device; use auto, cpu, cuda or "
             "cuda:<index>"
         ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise _Failure(
-                f"--device {name}: CUDA is not available on this machine "
-                "(torch.cuda.is_available() is False); use --device cpu (or auto)"
-            )
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            have = (
-                "1 CUDA device (cuda:0)"
-                if count == 1
-                else (f"{count} CUDA devices (cuda:0 to cuda:{count - 1})")
-            )
-            raise _Failure(f"--device {name}: this machine has {have}")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise _Failure(f"--device {name}: MPS is not available on this machine")
+    problem = device_problem(device)
+    if problem is not None:
+        raise _Failure(f"--device {name}: {problem}; use --device cpu (or auto)")
 
 
 def _check_weights(args):

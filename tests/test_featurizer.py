@@ -470,3 +470,15 @@ def test_out_path_write_errors_are_clear(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FileNotFoundError, match="features.npy"):
         feat.transform(X, out=tmp_path / "missing" / "features.npy")
+
+
+def test_a_device_this_machine_lacks_is_a_clear_error(monkeypatch):
+    # the Python API gets the check the CLI makes, not torch's driver traceback
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    feat = _feat(device="cuda", target_size=32, progress=False)
+    with pytest.raises(RuntimeError, match=r"device='cuda': CUDA is not available"):
+        feat.fit_transform(_images(2))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"has 1 CUDA device \(cuda:0\)"):
+        _feat(device="cuda:1", target_size=32, progress=False).fit_transform(_images(2))

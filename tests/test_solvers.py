@@ -201,3 +201,15 @@ def test_gap_floor_stops_with_a_clear_warning(data, monkeypatch):
     assert not clf.converged_
     assert clf.n_iter_ < 200
     assert clf.dual_gap_ > 1e-13 * clf.objective_
+
+
+def test_torch_solver_on_a_device_this_machine_lacks_is_a_clear_error(
+    data, monkeypatch
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, y = data
+    clf = GroupLassoClassifier(0.01, solver="torch", device="cuda")
+    with pytest.raises(RuntimeError, match=r"device='cuda': CUDA is not available"):
+        clf.fit(X, y)

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .. import __version__
+from .._device import resolve_device
 from ._cache import FeatureCache, cache_dir, params_key
 from ._hooks import CLS_TOKEN_MODES, ShapeProbe, Tap, TapSet, pool_output
 from ._images import IMAGE_RULES, as_source, to_model_input
@@ -23,18 +24,6 @@ from ._output import write_npy
 from .backbones import build_backbone, resolve_layers
 
 __all__ = ["MultiLayerFeaturizer"]
-
-
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' "
-            "or 'cuda:<index>'"
-        ) from exc
 
 
 def _n_prefix(model, output):
@@ -476,7 +465,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         """Backbone features of all images in ``source`` (raw, before "standard")."""
         n = len(source)
         out = np.empty((n, self.n_features_out_), np.float32) if out is None else out
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         model = self._get_model(device)
         cache = self._cache_for(device)
         names = list(self.layer_names_)

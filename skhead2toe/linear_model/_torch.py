@@ -8,6 +8,8 @@ solver (:mod:`._working_set`). On CUDA the full pass over ``X`` runs in the dtyp
 
 import numpy as np
 
+from .._device import resolve_device
+
 __all__ = ["resolve_device", "solve_torch"]
 
 
@@ -100,26 +102,6 @@ def _torch_dtype(dtype):
     return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
         np.dtype(dtype)
     ]
-
-
-def resolve_device(device):
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is visible, else ``"cpu"``.
-
-    Parameters
-    ----------
-    device : str or torch.device
-        ``"auto"`` or any torch device specification.
-
-    Returns
-    -------
-    device : torch.device
-        The device to run on.
-    """
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def solve_torch(X, onehot, c, groups, *, device="auto", **params):
