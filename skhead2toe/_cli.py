@@ -181,22 +181,19 @@ def _check_device(name):
     The check the featurizer and the torch solver make (the one a Python user
     gets), run early.
     """
-    import torch
+    from skhead2toe._device import DeviceUnavailableError, resolve_device
 
-    from skhead2toe._device import device_problem
-
-    if name == "auto":
-        return
     try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError, ValueError):
+        resolve_device(name)
+    except ValueError:
         raise _UsageError(
             f"--device {name!r} is not a torch device; use auto, cpu, cuda or "
             "cuda:<index>"
         ) from None
-    problem = device_problem(device)
-    if problem is not None:
-        raise _Failure(f"--device {name}: {problem}; use --device cpu (or auto)")
+    except DeviceUnavailableError as exc:
+        raise _Failure(
+            f"--device {name}: {exc.problem}; use --device cpu (or auto)"
+        ) from None
 
 
 def _check_weights(args):

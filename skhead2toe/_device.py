@@ -4,7 +4,23 @@ One home for the featurizer's ``device`` and the torch solver's. torch is
 imported on first use only, so importing this module stays cheap.
 """
 
-__all__ = ["device_problem", "resolve_device"]
+__all__ = ["DeviceUnavailableError", "device_problem", "resolve_device"]
+
+
+class DeviceUnavailableError(RuntimeError):
+    """A valid torch device that this machine does not have.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        The device asked for.
+    problem : str
+        What is missing (see :func:`device_problem`).
+    """
+
+    def __init__(self, device, problem):
+        super().__init__(f"device={device!r}: {problem}; use 'cpu' or 'auto'")
+        self.device, self.problem = device, problem
 
 
 def device_problem(device):
@@ -62,9 +78,9 @@ def resolve_device(device):
     ------
     ValueError
         When ``device`` is not a torch device name.
-    RuntimeError
-        When this machine lacks it (see :func:`device_problem`), before any work
-        is moved there.
+    DeviceUnavailableError
+        A RuntimeError: this machine lacks it (see :func:`device_problem`); raised
+        before any work is moved there.
 
     Examples
     --------
@@ -85,5 +101,5 @@ def resolve_device(device):
         ) from exc
     problem = device_problem(resolved)
     if problem is not None:
-        raise RuntimeError(f"device={device!r}: {problem}; use 'cpu' or 'auto'")
+        raise DeviceUnavailableError(device, problem)
     return resolved
