@@ -482,3 +482,216 @@ def test_a_device_this_machine_lacks_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(RuntimeError, match=r"has 1 CUDA device \(cuda:0\)"):
         _feat(device="cuda:1", target_size=32, progress=False).fit_transform(_images(2))
+
+
+# ------------------------------------------------ several target sizes at once
+
+
+def _parse_name(name):
+    """``(layer, size or None, index)`` of a feature name."""
+    layer, *size, index = name.split("__")
+    return layer, (int(size[0][1:]) if size else None), int(index)
+
+
+@pytest.mark.parametrize(
+    "backbone, sizes",
+    # EfficientNet at 64 px: bn2 is 256 x 2 x 2, so at 4096 it is kept unpooled
+    # and differs from the pre-logits, while at 64 it is pooled globally and the
+    # pre-logits repeat it: the kept layers differ between the sizes
+    [("test_efficientnet", (4096, 64)), ("test_vit", (16, 64, 300))],
+)
+def test_each_size_block_equals_the_single_size_run(backbone, sizes):
+    X = _images(3)
+    multi = _feat(backbone, target_size=sizes)
+    Z = multi.fit_transform(X)
+    dims = multi.layer_dims_
+    assert dims.shape == (len(sizes), len(multi.layer_names_))
+    assert Z.shape == (3, multi.n_features_out_) and multi.n_features_out_ == dims.sum()
+    if backbone == "test_efficientnet":
+        assert dims[1, list(multi.layer_names_).index("pre_logits")] == 0
+        assert (dims[0] > 0).all()
+    np.testing.assert_array_equal(np.bincount(multi.feature_groups_), dims.sum(axis=0))
+    names = [_parse_name(n) for n in multi.get_feature_names_out()]
+    for size, row in zip(sizes, dims, strict=True):
+        single = _feat(backbone, target_size=size)
+        expected = single.fit_transform(X)
+        block = multi.feature_target_sizes_ == size
+        np.testing.assert_array_equal(Z[:, block], expected)
+        assert list(multi.layer_names_[row > 0]) == list(single.layer_names_)
+        np.testing.assert_array_equal(row[row > 0], single.layer_dims_)
+        np.testing.assert_array_equal(
+            multi.layer_names_[multi.feature_groups_[block]],
+            single.layer_names_[single.feature_groups_],
+        )
+        single_names = [_parse_name(n) for n in single.get_feature_names_out()]
+        assert [n for n, b in zip(names, block, strict=True) if b] == [
+            (layer, size, j) for layer, _, j in single_names
+        ]
+
+
+def test_a_one_size_tuple_equals_the_int():
+    X = _images(3)
+    plain = _feat(target_size=64)
+    Z = plain.fit_transform(X)
+    one = _feat(target_size=(64,))
+    Z1 = one.fit_transform(X)
+    assert Z1.tobytes() == Z.tobytes()  # bit for bit
+    assert plain.layer_dims_.shape == (len(plain.layer_names_),)
+    np.testing.assert_array_equal(one.layer_dims_, plain.layer_dims_[None])
+    np.testing.assert_array_equal(one.feature_groups_, plain.feature_groups_)
+    for feat in (plain, one):
+        assert feat.feature_target_sizes_.dtype == np.int64
+        np.testing.assert_array_equal(
+            feat.feature_target_sizes_, np.full(feat.n_features_out_, 64)
+        )
+    names = plain.get_feature_names_out()
+    assert not any("__t" in n for n in names)  # an int keeps today's names
+    assert names[0] == f"{plain.layer_names_[0]}__0000"
+    tagged = [n.replace("__", "__t64__", 1) for n in names]
+    assert list(one.get_feature_names_out()) == tagged
+
+
+def test_sizes_keep_the_given_order_size_major():
+    X = _images(2)
+    feat = _feat(target_size=[256, 32])  # a list is accepted too
+    Z = feat.fit_transform(X)
+    sizes = feat.feature_target_sizes_
+    starts = np.flatnonzero(np.diff(sizes)) + 1
+    assert [int(block[0]) for block in np.split(sizes, starts)] == [256, 32]
+    for size, row in zip((256, 32), feat.layer_dims_, strict=True):
+        groups = feat.feature_groups_[sizes == size]
+        np.testing.assert_array_equal(groups, np.repeat(np.arange(len(row)), row))
+        # each (size, layer) block has unit norm per image on its own
+        parts = np.split(Z[:, sizes == size], np.cumsum(row)[:-1], axis=1)
+        for part in parts:
+            np.testing.assert_allclose(np.linalg.norm(part, axis=1), 1, rtol=1e-5)
+    swapped = _feat(target_size=(32, 256)).fit_transform(X)
+    reordered = np.concatenate([Z[:, sizes == 32], Z[:, sizes == 256]], axis=1)
+    np.testing.assert_array_equal(swapped, reordered)
+
+
+def test_several_sizes_run_the_backbone_once_per_batch():
+    feat = _feat(target_size=(32, 64, 128), batch_size=8).fit(_images(1))
+    calls = []
+    first = feat._model.get_submodule(feat.layer_names_[0])
+    handle = first.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        Z = feat.transform(_images(4))
+    finally:
+        handle.remove()
+    assert calls == [1]
+    assert Z.shape == (4, feat.n_features_out_)
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ((), "it is empty"),
+        ([], "it is empty"),
+        ((64, 64), "it repeats a size"),
+        ((64, 0), "0 is not an int >= 1"),
+        ([64, -3], "-3 is not an int >= 1"),
+        ((64, 2.5), "2.5 is not an int >= 1"),
+        ((True, 64), "True is not an int >= 1"),
+        ((64, "128"), "'128' is not an int >= 1"),
+    ],
+)
+def test_invalid_target_sizes_are_clear(value, problem):
+    feat = _feat(target_size=value)
+    with pytest.raises(ValueError, match=re.escape(problem)) as info:
+        feat.fit(_images(1))
+    assert "'target_size' parameter" in str(info.value)
+    assert not hasattr(feat, "backbone_tag_")  # refused before building anything
+
+
+@pytest.mark.parametrize("value", [0, 64.0, "64", None, {32, 64}])
+def test_target_size_of_the_wrong_type_is_refused(value):
+    with pytest.raises(ValueError, match="'target_size' parameter"):
+        _feat(target_size=value).fit(_images(1))
+
+
+def test_cache_keys_distinguish_sizes(tmp_path, monkeypatch):
+    from skhead2toe.feature_extraction import featurizer as featurizer_module
+
+    seen, keys = [], []
+    forward = MultiLayerFeaturizer._forward
+
+    def counting(self, source, idx, *args):
+        seen.extend(int(i) for i in idx)
+        return forward(self, source, idx, *args)
+
+    params_key = featurizer_module.params_key
+
+    def recording(params):
+        keys.append(params["target_size"])
+        return params_key(params)
+
+    monkeypatch.setattr(MultiLayerFeaturizer, "_forward", counting)
+    monkeypatch.setattr(featurizer_module, "params_key", recording)
+    X = _images(3)
+
+    def run(target_size):
+        seen.clear()
+        feat = _feat(target_size=target_size, cache=tmp_path)
+        return feat, feat.fit_transform(X)
+
+    multi, Z = run((32, 64))
+    assert sorted(seen) == [0, 1, 2] and keys[-1] == [32, 64]
+    seen.clear()
+    np.testing.assert_array_equal(multi.transform(X), Z)
+    assert seen == []  # its own entries are found
+    _, Z64 = run(64)
+    assert sorted(seen) == [0, 1, 2]  # not the tuple's entries
+    assert type(keys[-1]) is int and keys[-1] == 64  # the key an int always had
+    np.testing.assert_array_equal(Z64, Z[:, multi.feature_target_sizes_ == 64])
+    _, swapped = run((64, 32))
+    assert sorted(seen) == [0, 1, 2]  # another column order, another key
+    _, one = run((64,))
+    assert seen == []  # a 1-tuple shares the int's entries (same features)
+    np.testing.assert_array_equal(one, Z64)
+    folders = {p.parent.parent for p in tmp_path.rglob("*.f32")}
+    assert len(folders) == 3
+
+
+def test_standard_normalisation_per_column_with_several_sizes():
+    X = _images(4)
+    multi = _feat(target_size=(32, 128), normalize="standard")
+    Z = multi.fit_transform(X)
+    assert multi.mean_.shape == multi.scale_.shape == (multi.n_features_out_,)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    for size in (32, 128):
+        single = _feat(target_size=size, normalize="standard")
+        expected = single.fit_transform(X)
+        block = multi.feature_target_sizes_ == size
+        np.testing.assert_array_equal(Z[:, block], expected)
+        np.testing.assert_array_equal(multi.scale_[block], single.scale_)
+    np.testing.assert_array_equal(multi.transform(X), Z)
+
+
+def test_several_sizes_survive_pickling_and_clone():
+    import pickle
+
+    from sklearn.base import clone
+
+    assert not hasattr(MultiLayerFeaturizer(), "feature_target_sizes_")
+    X = _images(2)
+    feat = _feat(target_size=(32, 64))
+    Z = feat.fit_transform(X)
+    loaded = pickle.loads(pickle.dumps(feat))
+    np.testing.assert_array_equal(loaded.transform(X), Z)
+    np.testing.assert_array_equal(
+        loaded.get_feature_names_out(), feat.get_feature_names_out()
+    )
+    np.testing.assert_array_equal(
+        loaded.feature_target_sizes_, feat.feature_target_sizes_
+    )
+    assert clone(feat).get_params()["target_size"] == (32, 64)
+    # a featurizer pickled before tuple sizes existed (no _target_sizes) works
+    plain = _feat(target_size=64)
+    expected = plain.fit_transform(X)
+    old = pickle.loads(pickle.dumps(plain))
+    del old._target_sizes
+    np.testing.assert_array_equal(old.transform(X), expected)
+    np.testing.assert_array_equal(
+        old.get_feature_names_out(), plain.get_feature_names_out()
+    )

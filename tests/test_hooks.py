@@ -11,9 +11,11 @@ from skhead2toe.feature_extraction._hooks import (
     ShapeProbe,
     Tap,
     TapSet,
+    block_layout,
     pool_output,
     pooled_dim,
     pooling_window,
+    target_sizes,
     unit_normalize,
 )
 
@@ -169,3 +171,67 @@ def test_probe_errors_name_the_layer():
         ShapeProbe(net, ["lstm"]).run(torch.randn(1, 3, 4))
     with pytest.raises(ValueError, match="unused"):
         ShapeProbe(net, ["unused"]).run(torch.randn(1, 3, 4))
+
+
+# ------------------------------------------------------------ several sizes
+
+
+def test_one_module_tapped_at_several_sizes(seed):
+    net = _InplaceNet().eval()
+    x = torch.randn(2, 3, 6, 6)
+    small = Tap("conv", target_size=4, unit=True, start=0, stop=4)  # global
+    large = Tap("conv", target_size=10_000, unit=False, start=4, stop=4 + 4 * 36)
+    with (
+        torch.inference_mode(),
+        TapSet(net, [small, large], stop_after="conv") as taps,
+    ):
+        feats = taps.run(x, n_features=large.stop)
+    out = net.conv(x)
+    # both slices written before the pass stops, each pooled and scaled on its own
+    torch.testing.assert_close(feats[:, :4], unit_normalize(out.mean(dim=(2, 3))))
+    torch.testing.assert_close(feats[:, 4:], out.flatten(1))
+    assert not net.conv._forward_hooks
+
+
+class _HeadNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward_features(self, x):
+        return self.conv(x)
+
+    def forward_head(self, x, pre_logits=False):
+        return x.mean(dim=(2, 3))
+
+
+def test_pre_logits_tapped_at_several_sizes(seed):
+    net = _HeadNet().eval()
+    x = torch.randn(3, 3, 8, 8)
+    taps = [
+        Tap("pre_logits", target_size=2, unit=False, start=0, stop=4),
+        Tap("pre_logits", target_size=8, unit=True, start=4, stop=8),
+    ]
+    with torch.inference_mode(), TapSet(net, taps) as tapset:
+        feats = tapset.run(x, n_features=8)
+    head = net.conv(x).mean(dim=(2, 3))
+    torch.testing.assert_close(feats[:, :4], head)
+    torch.testing.assert_close(feats[:, 4:], unit_normalize(head))
+
+
+def test_target_sizes_keep_the_order_and_refuse_bad_values():
+    assert target_sizes(7) == (7,)
+    assert target_sizes([9, 3]) == (9, 3)
+    (size,) = target_sizes((np.int64(5),))
+    assert type(size) is int and size == 5
+    for bad in [(), (3, 3), (0,), (2, True), (1.5,), ("4",)]:
+        with pytest.raises(ValueError, match="'target_size' parameter"):
+            target_sizes(bad)
+
+
+def test_block_layout_is_size_major():
+    groups, sizes = block_layout((8, 2), [[2, 0, 1], [1, 3, 0]])
+    assert groups.tolist() == [0, 0, 2, 0, 1, 1, 1]
+    assert sizes.tolist() == [8, 8, 8, 2, 2, 2, 2]
+    groups, sizes = block_layout((5,), [4, 1])  # one size: a flat row will do
+    assert groups.tolist() == [0, 0, 0, 0, 1] and set(sizes.tolist()) == {5}

@@ -17,22 +17,33 @@ Pooling follows Head2Toe (Evci et al., 2022):
   ``target_size`` without exceeding it;
 - a token output ``(N, T, C)`` is pooled the same way along the tokens;
 - a vector output ``(N, C)`` is kept as it is.
+
+Several target sizes can be tapped in one forward pass: a module then carries one
+:class:`Tap` per size, each pooled and normalised on its own
+(:func:`target_sizes`, :func:`block_layout`).
 """
 
 import math
 from dataclasses import dataclass
+from numbers import Integral
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import InvalidParameterError
 
 __all__ = [
     "ShapeProbe",
     "Tap",
     "TapSet",
+    "block_layout",
     "forward",
     "pool_output",
     "pooled_dim",
     "pooling_window",
+    "prefix_tokens",
+    "same_columns",
+    "target_sizes",
     "unit_normalize",
 ]
 
@@ -64,6 +75,85 @@ def pooling_window(spatial, channels, target_size):
         if channels * math.prod(-(-s // k) for s in spatial) <= target_size:
             return k
     return max(spatial)  # not reached: k = max(spatial) gives C <= target_size
+
+
+def target_sizes(target_size):
+    """The target sizes of a ``target_size`` parameter, in the given order.
+
+    Parameters
+    ----------
+    target_size : int or tuple or list of int
+        One size, or a non-empty sequence of distinct sizes, each ``>= 1``.
+
+    Returns
+    -------
+    sizes : tuple of int
+        ``(target_size,)`` for an int, else the sizes in the user's order.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` for an empty sequence, an element that is not an int
+        ``>= 1`` (bools included) or a repeated size.
+
+    Examples
+    --------
+    >>> target_sizes(1024)
+    (1024,)
+    >>> target_sizes([2048, 512])
+    (2048, 512)
+    """
+    if isinstance(target_size, Integral):
+        return (int(target_size),)
+    sizes = list(target_size)
+    bad = [
+        s for s in sizes if isinstance(s, bool) or not isinstance(s, Integral) or s < 1
+    ]
+    if not sizes:
+        problem = "it is empty"
+    elif bad:
+        problem = f"{bad[0]!r} is not an int >= 1"
+    elif len(set(sizes)) != len(sizes):
+        problem = "it repeats a size"
+    else:
+        return tuple(int(s) for s in sizes)
+    raise InvalidParameterError(
+        "The 'target_size' parameter of MultiLayerFeaturizer must be an int >= 1 "
+        "or a non-empty tuple or list of distinct ints >= 1. Got "
+        f"{target_size!r}: {problem}."
+    )
+
+
+def block_layout(sizes, dims):
+    """Layer and target size of every column of size-major (size, layer) blocks.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Target sizes, one per row of ``dims``.
+    dims : array-like of int, shape (n_sizes, n_layers)
+        Columns of each layer at each size (0: the layer is not tapped at that
+        size). The columns are ordered size by size, layers in order within one
+        size.
+
+    Returns
+    -------
+    groups : ndarray of int, shape (n_columns,)
+        Layer index of each column.
+    column_sizes : ndarray of int, shape (n_columns,)
+        Target size of each column.
+
+    Examples
+    --------
+    >>> groups, column_sizes = block_layout([4, 8], [[2, 1], [3, 0]])
+    >>> groups.tolist(), column_sizes.tolist()
+    ([0, 0, 1, 0, 0, 0], [4, 4, 4, 8, 8, 8])
+    """
+    dims = np.asarray(dims, dtype=np.int64).reshape(len(sizes), -1)
+    layers = np.arange(dims.shape[1])
+    groups = np.concatenate([np.repeat(layers, row) for row in dims])
+    column_sizes = np.repeat(np.asarray(sizes, dtype=np.int64), dims.sum(axis=1))
+    return groups.astype(np.int64), column_sizes
 
 
 def pooled_dim(shape, target_size, *, n_prefix=0, cls_token="pool"):
@@ -165,6 +255,63 @@ def pool_output(x, target_size, *, n_prefix=0, cls_token="pool"):
             return torch.cat([cls, _pool_tokens(patches, budget)], dim=1)
         return _pool_tokens(x, target_size)
     raise ValueError(f"cannot pool an output of shape {tuple(x.shape)}")
+
+
+def prefix_tokens(model, output):
+    """Number of prefix (class and register) tokens in a token output.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (a timm ViT has ``num_prefix_tokens`` and
+        ``patch_embed.num_patches``).
+    output : torch.Tensor
+        One module output.
+
+    Returns
+    -------
+    n_prefix : int
+        The model's prefix tokens when ``output`` is ``(N, T, C)`` with ``T``
+        the patches plus those tokens; 0 otherwise.
+
+    Examples
+    --------
+    >>> prefix_tokens(torch.nn.Identity(), torch.zeros(2, 5, 3))
+    0
+    """
+    if output.ndim != 3:
+        return 0
+    n_prefix = int(getattr(model, "num_prefix_tokens", 0) or 0)
+    patch_embed = getattr(model, "patch_embed", None)
+    n_patches = getattr(patch_embed, "num_patches", None)
+    if n_prefix and n_patches is not None and output.shape[1] == n_patches + n_prefix:
+        return n_prefix
+    return 0
+
+
+def same_columns(a, b):
+    """Whether two pooled taps repeat each other exactly.
+
+    Exact equality: identity modules and EfficientNet's pooled ``bn2`` vs the
+    pre-logits repeat bit for bit, while nearly equal layers (ConvNeXt blocks at
+    random init, whose layer scale is 1e-6) are genuinely different taps.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Pooled features of two taps on the same probe batch.
+
+    Returns
+    -------
+    same : bool
+        Same shape and the same values.
+
+    Examples
+    --------
+    >>> same_columns(torch.ones(2, 3), torch.ones(2, 3))
+    True
+    """
+    return a.shape == b.shape and torch.equal(a, b)
 
 
 def unit_normalize(x, eps=1e-12):
@@ -282,6 +429,8 @@ class TapSet:
     taps : list of Tap
         Taps with their column slices set; ``"pre_logits"`` is filled by
         :meth:`run` from the model's ``forward_head(..., pre_logits=True)``.
+        Several taps may name one module (one per target size): its output is
+        then pooled once per tap, each into its own slice.
     stop_after : str or None, default=None
         Name of the tap after which the forward pass is abandoned (no later tap
         needs the rest of the network).
@@ -293,13 +442,16 @@ class TapSet:
         self.stop_after = stop_after
         self.buffer = None
         self._handles = []
+        self._groups = {}
+        for tap in self.taps:
+            self._groups.setdefault(tap.name, []).append(tap)
 
     def __enter__(self):
         modules = dict(self.model.named_modules())
-        for tap in self.taps:
-            if tap.name != "pre_logits":
-                hook = self._make_hook(tap)
-                self._handles.append(modules[tap.name].register_forward_hook(hook))
+        for name, group in self._groups.items():
+            if name != "pre_logits":
+                hook = self._make_hook(name, group)
+                self._handles.append(modules[name].register_forward_hook(hook))
         return self
 
     def __exit__(self, *exc):
@@ -309,14 +461,18 @@ class TapSet:
         self.buffer = None
         return False
 
-    def _make_hook(self, tap):
-        stop = tap.name == self.stop_after
+    def _write(self, group, output):
+        for tap in group:
+            self.buffer[:, tap.start : tap.stop] = tap.features(output)
+
+    def _make_hook(self, name, group):
+        stop = name == self.stop_after
 
         def hook(module, args, output):
-            if tap.name in self._done:
+            if name in self._done:
                 return  # a module called twice is tapped at its first call
-            self._done.add(tap.name)
-            self.buffer[:, tap.start : tap.stop] = tap.features(output)
+            self._done.add(name)
+            self._write(group, output)
             if stop:
                 raise _StopForward
 
@@ -339,11 +495,11 @@ class TapSet:
         """
         self.buffer = torch.empty(len(x), n_features, device=x.device)
         self._done = set()
-        head = next((t for t in self.taps if t.name == "pre_logits"), None)
+        head = self._groups.get("pre_logits")
         try:
             out = forward(self.model, x, pre_logits=head is not None)
             if head is not None:
-                self.buffer[:, head.start : head.stop] = head.features(out)
+                self._write(head, out)
         except _StopForward:
             pass
         return self.buffer

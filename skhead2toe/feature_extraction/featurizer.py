@@ -18,31 +18,22 @@ from torch import nn
 from .. import __version__
 from .._device import resolve_device
 from ._cache import FeatureCache, cache_dir, params_key
-from ._hooks import CLS_TOKEN_MODES, ShapeProbe, Tap, TapSet, pool_output
+from ._hooks import (
+    CLS_TOKEN_MODES,
+    ShapeProbe,
+    Tap,
+    TapSet,
+    block_layout,
+    pool_output,
+    prefix_tokens,
+    same_columns,
+    target_sizes,
+)
 from ._images import IMAGE_RULES, as_source, to_model_input
 from ._output import write_npy
 from .backbones import build_backbone, resolve_layers
 
 __all__ = ["MultiLayerFeaturizer"]
-
-
-def _n_prefix(model, output):
-    """Prefix (class/register) tokens in a token output, 0 for other outputs."""
-    if output.ndim != 3:
-        return 0
-    n_prefix = int(getattr(model, "num_prefix_tokens", 0) or 0)
-    patch_embed = getattr(model, "patch_embed", None)
-    n_patches = getattr(patch_embed, "num_patches", None)
-    if n_prefix and n_patches is not None and output.shape[1] == n_patches + n_prefix:
-        return n_prefix
-    return 0
-
-
-def _same_columns(a, b):
-    # Exact equality: identity modules and EfficientNet's pooled bn2 vs pre-logits
-    # repeat bit for bit, while nearly equal layers (ConvNeXt blocks at random
-    # init, whose layer scale is 1e-6) are genuinely different taps.
-    return a.shape == b.shape and torch.equal(a, b)
 
 
 def _module_hash(model):
@@ -87,11 +78,18 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         of these. List valid names with :func:`skhead2toe.list_layers`. A tap
         whose features repeat an earlier tap's (an identity module, or
         EfficientNet's globally pooled ``bn2`` and the pre-logits) is dropped.
-    target_size : int, default=1024
+    target_size : int or tuple of int, default=1024
         Largest number of features per layer. An ``(N, C, H, W)`` output with
         ``C >= target_size`` is averaged globally, otherwise average-pooled with
         the smallest square window that gives at most ``target_size`` values;
         token outputs ``(N, T, C)`` are pooled along tokens in the same way.
+        A tuple (or list) of distinct sizes, e.g. ``(512, 1024, 2048)``, pools
+        every layer to every size in one forward pass: the columns are one
+        block per (size, layer), size-major (all layers at the first size,
+        then all layers at the next, in the order given), each block
+        normalised on its own, so the block of size ``s`` equals the output of
+        ``target_size=s`` alone. The layers dropped as repeats are decided per
+        size, as for that size alone.
     normalize : {"unit", "standard"} or None, default="unit"
         ``"unit"``: each layer's vector has unit L2 norm per image (all-zero
         vectors stay zero), as in the paper; ``"standard"``: each feature is
@@ -149,10 +147,17 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         ``image_size``, ``mean``, ``std`` and ``interpolation`` used for inputs.
     layer_names_ : ndarray of str, shape (n_layers,)
         Tapped layers in execution order.
-    layer_dims_ : ndarray of int, shape (n_layers,)
-        Number of features of each layer.
+    layer_dims_ : ndarray of int, shape (n_layers,) or (n_sizes, n_layers)
+        Number of features of each layer; for a tuple ``target_size``, of each
+        layer at each size, in the order of ``target_size`` (0 where the layer
+        repeats an earlier one at that size and is left out of its block).
+        ``layer_dims_.sum(axis=0)`` counts the columns of each layer.
     feature_groups_ : ndarray of int, shape (n_features_out_,)
-        Index into ``layer_names_`` of each output column (for group lasso).
+        Index into ``layer_names_`` of each output column (for group lasso);
+        with several target sizes a layer's group spans all its blocks.
+    feature_target_sizes_ : ndarray of int, shape (n_features_out_,)
+        Target size of each output column (a read-only property computed from
+        ``layer_dims_``).
     n_features_out_ : int
         Number of output columns.
     mean_, scale_ : ndarray of shape (n_features_out_,)
@@ -180,12 +185,16 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
     >>> Z = feat.fit_transform(X[:4])
     >>> Z.shape == (4, feat.n_features_out_)
     True
+    >>> multi = MultiLayerFeaturizer(image_size=64, target_size=(128, 256))
+    >>> Z2 = multi.fit_transform(X[:4])
+    >>> bool((Z2[:, multi.feature_target_sizes_ == 256] == Z).all())
+    True
     """
 
     _parameter_constraints: dict = {
         "backbone": [str, nn.Module],
         "layers": [str, list, tuple],
-        "target_size": [Interval(Integral, 1, None, closed="left")],
+        "target_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "normalize": [StrOptions({"unit", "standard"}), None],
         "cls_token": [StrOptions(set(CLS_TOKEN_MODES))],
         "pretrained": ["boolean", str, os.PathLike],
@@ -277,6 +286,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         return self._standardize(raw)
 
     def _fit(self, X, keep_features=False):
+        target_sizes(self.target_size)  # element checks, before any work
         source = as_source(X)
         self._model = None
         for stale in ("mean_", "scale_"):  # from an earlier fit with "standard"
@@ -304,29 +314,38 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
 
     def _measure_layers(self, model, names):
         """Run a random probe batch; set layer names, sizes and prefix tokens."""
+        sizes = target_sizes(self.target_size)
         size = self.data_config_["image_size"]
         gen = torch.Generator().manual_seed(self.seed_)
         x = torch.randn(2, 3, size, size, generator=gen)
         with torch.inference_mode():
             probe = ShapeProbe(model, names).run(x)
-        kept, dims, prefixes, pooled = [], [], [], []
+        prefixes = {n: prefix_tokens(model, probe.outputs[n]) for n in probe.order}
+        kept = [self._distinct_taps(probe, prefixes, s) for s in sizes]
+        names = [n for n in probe.order if any(n in k for k in kept)]
+        dims = np.asarray([[k.get(n, 0) for n in names] for k in kept], np.int64)
+        self.layer_names_ = np.asarray(names, dtype=object)
+        self.layer_dims_ = dims[0] if isinstance(self.target_size, Integral) else dims
+        self._n_prefix = np.asarray([prefixes[n] for n in names], dtype=np.int64)
+        self._target_sizes = sizes
+        self.feature_groups_ = block_layout(sizes, dims)[0]
+        self.n_features_out_ = int(dims.sum())
+
+    def _distinct_taps(self, probe, prefixes, target_size):
+        """``{name: pooled dim}`` of the probed taps kept at one target size."""
+        kept, pooled = {}, []
         for name in probe.order:
-            out = probe.outputs[name]
-            n_prefix = _n_prefix(model, out)
             cols = pool_output(
-                out, self.target_size, n_prefix=n_prefix, cls_token=self.cls_token
+                probe.outputs[name],
+                target_size,
+                n_prefix=prefixes[name],
+                cls_token=self.cls_token,
             )
-            if any(_same_columns(cols, other) for other in pooled):
+            if any(same_columns(cols, other) for other in pooled):
                 continue  # repeats an earlier tap (identity, pooled twin...)
-            kept.append(name)
-            dims.append(cols.shape[1])
-            prefixes.append(n_prefix)
+            kept[name] = cols.shape[1]
             pooled.append(cols)
-        self.layer_names_ = np.asarray(kept, dtype=object)
-        self.layer_dims_ = np.asarray(dims, dtype=np.int64)
-        self._n_prefix = np.asarray(prefixes, dtype=np.int64)
-        self.feature_groups_ = np.repeat(np.arange(len(kept)), self.layer_dims_)
-        self.n_features_out_ = int(self.layer_dims_.sum())
+        return kept
 
     # ------------------------------------------------------------ transform
     def transform(self, X, out=None):
@@ -405,23 +424,45 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
             self._model_device = device
         return self._model
 
+    def _fitted_sizes(self):
+        # featurizers pickled before tuple sizes existed lack _target_sizes
+        return getattr(self, "_target_sizes", None) or target_sizes(self.target_size)
+
+    @property
+    def feature_target_sizes_(self):
+        """Target size of each output column, shape (n_features_out_,).
+
+        Derived from ``layer_dims_`` on each access, so pickles stay small.
+        """
+        check_is_fitted(self, "layer_names_")
+        dims = np.atleast_2d(self.layer_dims_)
+        return block_layout(self._fitted_sizes(), dims)[1]
+
     def _taps(self):
+        """One tap per (size, layer) block, size-major, with its column slice."""
         unit = self.normalize == "unit"
-        bounds = np.concatenate([[0], np.cumsum(self.layer_dims_)])
-        return [
-            Tap(
-                str(name),
-                self.target_size,
-                unit=unit,
-                cls_token=self.cls_token,
-                n_prefix=int(p),
-                start=int(bounds[i]),
-                stop=int(bounds[i + 1]),
-            )
-            for i, (name, p) in enumerate(
-                zip(self.layer_names_, self._n_prefix, strict=True)
-            )
-        ]
+        dims = np.atleast_2d(self.layer_dims_)
+        taps, start = [], 0
+        for size, row in zip(self._fitted_sizes(), dims, strict=True):
+            for name, p, dim in zip(
+                self.layer_names_, self._n_prefix, row, strict=True
+            ):
+                if not dim:
+                    continue  # a repeat at this size
+                stop = start + int(dim)
+                taps.append(
+                    Tap(
+                        str(name),
+                        size,
+                        unit=unit,
+                        cls_token=self.cls_token,
+                        n_prefix=int(p),
+                        start=start,
+                        stop=stop,
+                    )
+                )
+                start = stop
+        return taps
 
     def _cache_for(self, device):
         root = cache_dir(self.cache)
@@ -447,7 +488,7 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
                 "weights": _file_identity(self.weights_),
                 "seed": self.seed_ if self.pretrained is False else None,
                 "layers": [str(n) for n in self.layer_names_],
-                "target_size": self.target_size,
+                "target_size": _size_key(self.target_size, self._fitted_sizes()),
                 "unit": self.normalize == "unit",
                 "cls_token": self.cls_token,
                 "data_config": self.data_config_,
@@ -550,14 +591,19 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
-            ``"<layer>__<index within layer>"`` for each column.
+            ``"<layer>__<index within layer>"`` for each column; with a tuple
+            ``target_size``, ``"<layer>__t<size>__<index within the block>"``
+            (e.g. ``"blocks.3.1__t512__0042"``).
         """
         check_is_fitted(self, "layer_names_")
-        width = max(4, len(str(int(self.layer_dims_.max()) - 1)))
+        tagged = self.layer_dims_.ndim == 2
+        dims = np.atleast_2d(self.layer_dims_)
+        width = max(4, len(str(int(dims.max()) - 1)))
         return np.asarray(
             [
-                f"{name}__{j:0{width}d}"
-                for name, dim in zip(self.layer_names_, self.layer_dims_, strict=True)
+                f"{name}{f'__t{size}' if tagged else ''}__{j:0{width}d}"
+                for size, row in zip(self._fitted_sizes(), dims, strict=True)
+                for name, dim in zip(self.layer_names_, row, strict=True)
                 for j in range(dim)
             ],
             dtype=object,
@@ -624,6 +670,15 @@ def _column_stats(features, chunk=4096):
     for start in range(0, n, chunk):
         sq += ((features[start : start + chunk] - mean) ** 2).sum(axis=0)
     return mean, np.sqrt(sq / n)
+
+
+def _size_key(target_size, sizes):
+    # an int as before (its entries stay valid); a 1-tuple, whose features are
+    # that int's bit for bit, shares its entries
+    if len(sizes) > 1:
+        return list(sizes)
+    same = isinstance(target_size, Integral) and target_size == sizes[0]
+    return target_size if same else sizes[0]
 
 
 def _release_memory(device):
