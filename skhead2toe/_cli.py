@@ -444,6 +444,8 @@ def _fit(args):
     head = GroupLassoClassifierCV(
         alphas=args.alphas,
         keep_fractions=None if args.layer_groups else args.keep_fractions,
+        selection=args.selection,
+        layers="auto" if groups is None else groups,
         groups=groups if args.layer_groups else None,
         cv=args.cv,
         n_jobs=args.n_jobs,
@@ -452,11 +454,12 @@ def _fit(args):
     ).fit(X, y)
     model = head if feat is None else Pipeline([("features", feat), ("head", head)])
     _write(out, lambda f: joblib.dump(model, f))
+    alpha = "" if head.alpha_ is None else f"{head.alpha_ / head.alphas_[0]:.3g} "
     print(
-        f"cross-validated accuracy {head.mean_scores_.max():.4f} ({head.cv}-fold) "
-        f"at alpha = {head.alpha_:.3g} ({head.alpha_ / head.alphas_[0]:.3g} "
-        f"alpha_max), keep_fraction = {head.keep_fraction_}, refit_l2 = "
-        f"{head.refit_l2_}; "
+        f"cross-validated accuracy "
+        f"{head.cv_results_['mean_test_score'][head.best_index_]:.4f} "
+        f"({head.cv or 5}-fold): {head.candidate_} ({alpha or 'no '}alpha_max, "
+        f"keep_fraction = {head.keep_fraction_}, refit_l2 = {head.refit_l2_}); "
         f"{int(head.selected_features_.sum())} of {X.shape[1]} features used"
     )
     print(f"wrote {out}: load it with joblib.load({str(out)!r})")
@@ -583,7 +586,7 @@ def _extract_parser(sub):
 
 
 def _fit_parser(sub):
-    from skhead2toe.experiments import KEEP_FRACTIONS
+    from skhead2toe.linear_model._cv import AUTO_KEEP_FRACTIONS as KEEP_FRACTIONS
 
     fit = _command(
         sub,
@@ -598,15 +601,22 @@ def _fit_parser(sub):
     fit.add_argument(
         "--alphas",
         type=_positive_int,
-        default=10,
+        default=6,
         help="alphas on the path from alpha_max down (default: %(default)s)",
     )
     fit.add_argument(
         "--keep-fractions",
         type=_fractions,
         default=list(KEEP_FRACTIONS),
-        help="fractions of features kept and refitted, comma-separated "
-        f"(default: {','.join(f'{v:g}' for v in KEEP_FRACTIONS)})",
+        help="fractions of features kept and refitted, comma-separated; 1 is "
+        f"every feature (default: {','.join(f'{v:g}' for v in KEEP_FRACTIONS)})",
+    )
+    fit.add_argument(
+        "--selection",
+        choices=("best", "1se"),
+        default="best",
+        help="best mean CV score, or the fewest features within one standard "
+        "error of it (default: %(default)s)",
     )
     fit.add_argument(
         "--layer-groups",

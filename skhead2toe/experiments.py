@@ -310,12 +310,13 @@ def head2toe_cv(
     n_jobs=None,
     random_state=0,
 ):
-    """The Head2Toe head of the demo and the benchmarks.
+    """Head2Toe as the paper configures it: the fixed grid of the benchmarks.
 
     A :class:`~skhead2toe.GroupLassoClassifierCV` that chooses ``alpha`` on a
-    warm-started path from ``alpha_max`` down, the fraction of features kept and
-    the ridge of their refit (its default ``refit_l2s``) jointly by
-    cross-validation on the training set.
+    warm-started path from ``alpha_max`` down, the fraction of features kept
+    (among the paper's, without the all-features and last-layer candidates of the
+    estimator's default search) and the ridge of their refit (1e-3, 1e-4, 1e-5)
+    jointly by cross-validation on the training set.
 
     Parameters
     ----------
@@ -364,6 +365,8 @@ def head2toe_cv(
     return GroupLassoClassifierCV(
         alphas=alphas,
         keep_fractions=keep_fractions,
+        last_layer=False,
+        refit_l2s=(1e-3, 1e-4, 1e-5),
         groups=groups,
         cv=cv,
         n_jobs=n_jobs,

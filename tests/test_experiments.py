@@ -86,11 +86,16 @@ def test_benchmark_heads_are_the_experiments_heads(baselines):
     assert layers.groups is groups
 
 
-def test_cli_fit_default_keep_fractions_are_the_grid():
+def test_cli_fit_defaults_are_the_estimator_defaults():
+    from skhead2toe import GroupLassoClassifierCV
     from skhead2toe._cli import _parser
+    from skhead2toe.linear_model._cv import AUTO_KEEP_FRACTIONS
 
     args = _parser().parse_args(["fit", "features.npz", "-o", "head.joblib"])
-    assert args.keep_fractions == list(KEEP_FRACTIONS)
+    default = GroupLassoClassifierCV()
+    assert args.keep_fractions == list(AUTO_KEEP_FRACTIONS)
+    assert args.alphas == default.alphas and args.selection == default.selection
+    assert set(KEEP_FRACTIONS) < set(AUTO_KEEP_FRACTIONS)  # paper's grid and 1.0
 
 
 def test_demo_fits_the_documented_heads(tmp_path, monkeypatch):
@@ -231,6 +236,8 @@ def test_head2toe_cv_is_the_documented_head():
         **GroupLassoClassifierCV().get_params(),
         "alphas": N_ALPHAS,
         "keep_fractions": KEEP_FRACTIONS,
+        "last_layer": False,  # the paper's grid: no baseline candidates
+        "refit_l2s": (1e-3, 1e-4, 1e-5),
         "groups": None,
         "cv": 3,
         "n_jobs": None,

@@ -109,7 +109,8 @@ def test_layer_importances_norm_share_is_before_the_refit(lasso, data):
 
 def test_layer_importances_of_a_cv_estimator(data):
     X, y, groups = data
-    cv = GroupLassoClassifierCV(alphas=3, eps=0.1, cv=3).fit(X, y)
+    cv = GroupLassoClassifierCV(alphas=3, eps=0.1, keep_fractions=None, cv=3)
+    cv.fit(X, y)
     imp = layer_importances(cv, groups, layer_names=list("abcdef"))
     assert list(imp.layer_names) == list("abcdef")
     assert imp.n_selected.sum() == cv.selected_features_.sum()

@@ -58,7 +58,9 @@ def lasso(data):
 @pytest.fixture(scope="module")
 def path(data):
     X, y, _ = data
-    return GroupLassoClassifierCV(alphas=4, eps=0.05, cv=3).fit(X, y)
+    return GroupLassoClassifierCV(alphas=4, eps=0.05, keep_fractions=None, cv=3).fit(
+        X, y
+    )
 
 
 def _texts(labels):

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._layers import normalize_layers
 from ._numpy import NUMPY_OPS
 from ._path import _check_classes, _encode
 from ._problem import Problem, make_groups
@@ -65,23 +66,43 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         )
 
     def _set_solution(
-        self, X, onehot, c, groups, solve, result, keep_fraction, refit_l2=None
+        self,
+        X,
+        onehot,
+        c,
+        groups,
+        solve,
+        result,
+        keep_fraction,
+        refit_l2=None,
+        layers=None,
     ):
-        """Store the group-lasso solution; apply the keep_fraction recipe."""
+        """Store the group-lasso solution; apply the keep_fraction recipe.
+
+        ``layers`` (layer id per column) re-normalises the kept columns per layer
+        before the refit.
+        """
         W, b = result.coef, result.intercept
+        self._set_diagnostics(W, groups, result)
+        self._solution = (W, b)
+        self._renorm = None
+        if keep_fraction is None:
+            self.selected_features_ = self.feature_importances_ > 0
+        else:
+            self.selected_features_ = self._keep_mask(X, onehot, c, keep_fraction)
+            W, b, _ = self._refit(
+                X, onehot, c, solve, self.selected_features_, refit_l2, layers=layers
+            )
+        self._W, self._b = W, b
+
+    def _set_diagnostics(self, W, groups, result):
+        """Importances from ``W``; certificate and iterations of its solve."""
         self.group_norms_ = np.sqrt(np.bincount(groups.ids, (W**2).sum(1)))
         self.feature_importances_ = np.sqrt((W**2).sum(1))
         self.dual_gap_ = result.dual_gap
         self.objective_ = result.primal
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
-        self._solution = (W, b)
-        if keep_fraction is None:
-            self.selected_features_ = self.feature_importances_ > 0
-        else:
-            self.selected_features_ = self._keep_mask(X, onehot, c, keep_fraction)
-            W, b = self._refit(X, onehot, c, solve, self.selected_features_, refit_l2)
-        self._W, self._b = W, b
 
     def _keep_mask(self, X, onehot, c, fraction):
         """The ``ceil(fraction * d)`` features kept by the Head2Toe recipe.
@@ -91,29 +112,38 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         gradient at the solution (at most ``alpha * w_g`` by optimality): the
         features closest to entering the model come first, not the first columns.
         """
-        W, b = self._solution
-        k = max(1, math.ceil(fraction * W.shape[0]))
+        k = max(1, math.ceil(fraction * self._solution[0].shape[0]))
         tiebreak = None
         if np.count_nonzero(self.feature_importances_) < k:
-            # in the dtype of X (no float64 copy of a float32 X): a ranking
-            problem = Problem(NUMPY_OPS, X, onehot, c, None, alpha=0.0)
-            P = softmax(X @ W.astype(X.dtype) + b, axis=1)
-            pull = problem.correlations(problem.residual(P))
-            tiebreak = np.linalg.norm(pull, axis=1)
+            tiebreak = self._pull(X, onehot, c)
         return _top_fraction(self.feature_importances_, fraction, tiebreak)
 
-    def _refit(self, X, onehot, c, solve, mask, l2=None, init=None, basis=None):
+    def _pull(self, X, onehot, c):
+        """Norm of each feature's row of the data term's gradient at the solution."""
+        W, b = self._solution
+        # in the dtype of X (no float64 copy of a float32 X): a ranking
+        problem = Problem(NUMPY_OPS, X, onehot, c, None, alpha=0.0)
+        P = softmax(X @ W.astype(X.dtype) + b, axis=1)
+        return np.linalg.norm(problem.correlations(problem.residual(P)), axis=1)
+
+    def _refit(
+        self, X, onehot, c, solve, mask, l2=None, init=None, basis=None, layers=None
+    ):
         """Head2Toe's refit: an L2 multinomial head on the selected features.
 
         ``init``, a full ``(W, b)`` pair (e.g. the refit at a stronger ridge or on
         an overlapping selection), warm-starts the solver on the kept columns.
-        ``basis``, from :func:`_row_space_basis` on the same columns, lets refits
-        at several ridge strengths share one factorisation.
+        ``basis``, from :func:`_row_space_basis` on the same (re-normalised)
+        columns, lets refits at several ridge strengths share one factorisation.
+        ``layers``, the layer id of every column, re-normalises the kept columns
+        of each layer to unit norm first (and sets the model to do so when it
+        predicts). Returns the full ``(W, b)`` and the solver's result.
         """
         cols = np.flatnonzero(mask)
+        self._renorm = None if layers is None else (cols, layers[cols])
         params = self._solver_params() | {"l2": self.refit_l2 if l2 is None else l2}
         if basis is None:
-            basis = _row_space_basis(X[:, cols])
+            basis = _row_space_basis(self._kept_columns(X, cols))
         design, Q = basis
         if init is not None:
             W0 = init[0][cols]
@@ -130,7 +160,14 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
         self._check_convergence(refit, "The L2 refit on the selected features")
         W = np.zeros((X.shape[1], onehot.shape[1]))
         W[cols] = refit.coef if Q is None else Q @ refit.coef
-        return W, refit.intercept
+        return W, refit.intercept, refit
+
+    def _kept_columns(self, X, cols):
+        """``X[:, cols]``, re-normalised per layer when the model says so."""
+        X_kept = X[:, cols]
+        if self._renorm is None:
+            return X_kept
+        return normalize_layers(X_kept, self._renorm[1])
 
     # ------------------------------------------------------------------ prediction
     @property
@@ -152,7 +189,10 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         check_is_fitted(self, "_W")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self._W.astype(X.dtype) + self._b
+        if getattr(self, "_renorm", None) is None:
+            return X @ self._W.astype(X.dtype) + self._b
+        cols = self._renorm[0]
+        return self._kept_columns(X, cols) @ self._W[cols].astype(X.dtype) + self._b
 
     def decision_function(self, X):
         """Class scores ``X W + b``.

@@ -190,8 +190,8 @@ class RegularizationPathDisplay(_Display):
         >>> X, y = load_digits(return_X_y=True)
         >>> cv = GroupLassoClassifierCV(alphas=3, cv=3).fit(X[:300] / 16, y[:300])
         >>> disp = RegularizationPathDisplay.from_estimator(cv)
-        >>> len(disp.lines_)
-        1
+        >>> len(disp.lines_)  # one curve per kept fraction (1.0: flat, no alpha)
+        6
         """
         from sklearn.pipeline import Pipeline
         from sklearn.utils.validation import check_is_fitted
@@ -206,10 +206,7 @@ class RegularizationPathDisplay(_Display):
                 f"with one), got {type(cv_estimator).__name__}."
             )
         check_is_fitted(cv_estimator, "scores_")
-        fractions = cv_estimator.keep_fractions
-        fractions = (
-            [None] if fractions is None else [float(f) for f in np.ravel(fractions)]
-        )
+        fractions = list(cv_estimator.keep_fractions_)
         # One curve per keep_fraction, at the selected ridge of the refit.
         k = 0
         if cv_estimator.refit_l2_ is not None:
