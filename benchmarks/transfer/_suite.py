@@ -18,6 +18,7 @@ The parts of ``run_suite.py``:
 
 import base64
 import datetime
+import functools
 import inspect
 import json
 import re
@@ -349,11 +350,14 @@ def git_commit(path=HERE):
     return commit + ("+dirty" if dirty else "")
 
 
+@functools.cache
 def source_hash(root=HERE.parents[1] / "skhead2toe"):
-    """Short SHA-256 of the library's Python sources as they are now on disk.
+    """Short SHA-256 of the library's Python sources, read once per process.
 
     Rows computed from uncommitted changes all read ``<commit>+dirty``; this
-    tells apart rows computed from different working trees.
+    tells apart rows computed from different working trees. It is read at the
+    first record of the process, after its first method ran, so it is the code
+    that process imported (unless the sources changed in between).
     """
     import hashlib
 
@@ -1053,6 +1057,7 @@ def summarize(tasks, alpha=0.05):
             "mean_n_features": float(np.mean([c["n_features"] for c in cells])),
             "mean_cpu_s": float(np.mean([c["cpu_s"] for c in cells])),
             "convergence_warnings": int(sum(c["convergence_warnings"] for c in cells)),
+            "source_hashes": sorted({h for c in cells for h in c["source_hashes"]}),
         }
     return out
 
