@@ -414,7 +414,7 @@ def test_report_pools_seeds_and_counts_significant_losses(tmp_path):
     assert s["mean_gain_vs_linear"] == pytest.approx((-0.10 - 0.01) / 2)
     assert s["mean_feature_fraction"] == pytest.approx(0.5)
     assert "| a " in report["rst"] and "Default" in report["rst"]
-    assert "70.0 -" in report["rst"]  # Default on task a, significantly below
+    assert "70.00 -" in report["rst"]  # Default on task a, significantly below
     g = report["gain_vs_affinity"]["Default"]
     assert [p[0] for p in g["points"]] == ["a", "b"] and g["pearson_r"] is None
 

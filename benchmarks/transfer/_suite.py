@@ -1144,8 +1144,10 @@ def rst_table(header, rows):
     return "\n".join(out)
 
 
-def _pct(x, signed=False):
-    return "-" if x is None else (f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}")
+def _pct(x, signed=False, nd=2):
+    if x is None:
+        return "-"
+    return f"{100 * x:+.{nd}f}" if signed else f"{100 * x:.{nd}f}"
 
 
 def _mark(cmp, alpha):
@@ -1177,7 +1179,7 @@ def _accuracy_table(report, alpha):
             cells.append(
                 _pct(c["test_accuracy"]) + _mark(c.get("vs_all_l2"), alpha) + partial
             )
-        rows.append([t["task"], _pct(t["domain_affinity"], True), *cells])
+        rows.append([t["task"], _pct(t["domain_affinity"], True, 1), *cells])
     s = report["summary"]
     rows.append(
         [
@@ -1194,7 +1196,9 @@ def _detail_table(report):
     for t in report["tasks"]:
         for m, c in t["methods"].items():
             vs = c.get("vs_all_l2")
-            per_seed = " / ".join(_pct(a) for a in c["test_accuracy_per_seed"].values())
+            per_seed = " / ".join(
+                _pct(a, nd=1) for a in c["test_accuracy_per_seed"].values()
+            )
             rows.append(
                 [
                     t["task"],
