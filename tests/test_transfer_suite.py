@@ -257,21 +257,27 @@ def test_unavailable_method_is_skipped_then_computed(tmp_path, monkeypatch):
 
 
 def test_cached_features_of_another_pool_are_refused(tmp_path):
-    kw = dict(loader=fake_loader, make_featurizer=FakeFeaturizer, log=lambda m: None)
+    feat = FakeFeaturizer()
+    kw = dict(loader=fake_loader, make_featurizer=lambda: feat, log=lambda m: None)
     S.run_task("fashion-mnist", small_config(), tmp_path, seeds=(0,), methods=[], **kw)
+    # other seeds of the suite reuse the features: the pool holds every seed
+    S.run_task(
+        "fashion-mnist", small_config(), tmp_path, seeds=(1, 2), methods=[], **kw
+    )
+    assert feat.calls == 1
+    other = B.Config(n_train=50, n_test=80)
     with pytest.raises(RuntimeError, match="force-extract"):
-        S.run_task(
-            "fashion-mnist", small_config(), tmp_path, seeds=(0, 1), methods=[], **kw
-        )
+        S.run_task("fashion-mnist", other, tmp_path, seeds=(0,), methods=[], **kw)
     S.run_task(
         "fashion-mnist",
-        small_config(),
+        other,
         tmp_path,
-        seeds=(0, 1),
+        seeds=(0,),
         methods=[],
         force_extract=True,
         **kw,
     )
+    assert feat.calls == 2
 
 
 def test_default_rows_wait_for_the_new_api(monkeypatch):

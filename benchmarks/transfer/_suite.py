@@ -830,6 +830,8 @@ def run_task(
     cache : path-like
         Cache root (features and results).
     seeds : sequence of int, default=SEEDS
+        Seeds to run. The pool (and its cached features) always holds the
+        images of :data:`SEEDS` too, so a run of some seeds reuses them.
     methods : sequence of str, default=BASELINE_METHODS
         Names of :data:`METHODS`, run in this order for each seed.
     force : collection of str, default=()
@@ -848,7 +850,11 @@ def run_task(
         (cached or new; methods that could not run are missing).
     """
     pool = build_pool(
-        task, seeds, n_train=cfg.n_train, n_test=cfg.n_test or 2000, loader=loader
+        task,
+        sorted(set(SEEDS) | set(seeds)),  # the cached pool, whatever seeds are run
+        n_train=cfg.n_train,
+        n_test=cfg.n_test or 2000,
+        loader=loader,
     )
     Z, info = load_or_extract(
         task,
