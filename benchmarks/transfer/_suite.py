@@ -1209,6 +1209,7 @@ def _detail_table(report):
                 [
                     t["task"],
                     m,
+                    _pct(c["test_accuracy"]),
                     per_seed,
                     ""
                     if vs is None or m == ALL_L2
@@ -1219,9 +1220,39 @@ def _detail_table(report):
                 ]
             )
     return rst_table(
-        ["task", "method", "accuracy per seed", "vs All+L2", "p", "features", "CPU s"],
+        [
+            "task",
+            "method",
+            "accuracy",
+            "per seed",
+            "vs All+L2",
+            "p",
+            "features",
+            "CPU s",
+        ],
         rows,
     )
+
+
+def _tasks_table(report):
+    rows = [
+        [
+            t["task"],
+            str(t["n_train"]),
+            str(t["n_test"]),
+            str(t["n_classes"]),
+            _pct(t["domain_affinity"], True, 1),
+            " / ".join(
+                _pct((a or {}).get("affinity"), True, 1)
+                for a in t["domain_affinity_per_seed"].values()
+            ),
+            "-" if t["extraction_cpu_s"] is None else f"{t['extraction_cpu_s']:.0f}",
+            str(t["n_images_extracted"]),
+        ]
+        for t in report["tasks"]
+    ]
+    header = ["task", "train", "test", "classes", "affinity", "per seed"]
+    return rst_table([*header, "extraction CPU s", "images"], rows)
 
 
 def _summary_table(report):
@@ -1276,10 +1307,17 @@ def format_rst(report):
         "",
         _summary_table(report),
         "",
-        "Per task, seed and method (accuracy %, difference to All layers + L2 in"
-        " points and its McNemar p value, features used, CPU s):",
+        "Per task and method: accuracy (%, mean and per seed), difference to All"
+        " layers + L2 (points) and its pooled McNemar p value, features used and"
+        " CPU s (means over the seeds):",
         "",
         _detail_table(report),
+        "",
+        "Tasks: training / test images per seed (test sizes of seed 0), classes,"
+        " domain affinity (points; mean and per seed), CPU s of the one feature"
+        " extraction of the task's images (every seed's).",
+        "",
+        _tasks_table(report),
     ]
     return "\n".join(parts) + "\n"
 
