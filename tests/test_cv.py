@@ -8,6 +8,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from skhead2toe import GroupLassoClassifier, GroupLassoClassifierCV
+from skhead2toe.linear_model import select_candidate
 from skhead2toe.linear_model._layers import (
     infer_layers,
     last_layer,
@@ -15,7 +16,6 @@ from skhead2toe.linear_model._layers import (
     normalize_layers,
     resolve_layers,
 )
-from skhead2toe.linear_model._selection import select
 
 WIDTHS = (12, 8, 20, 10)  # four "layers"; the last one carries the signal
 
@@ -214,14 +214,21 @@ def test_select_one_standard_error_rule():
     scores = np.array(
         [[0.80, 0.91, 0.91, 0.70], [0.84, 0.93, 0.95, 0.72], [0.82, 0.92, 0.93, 0.71]]
     )
-    n_features = np.tile([5, 50, 500, 1], (3, 1))
-    assert select(scores, n_features, "best") == 2
+
+    def table(scores, n_features):
+        splits = {f"split{k}_test_score": row for k, row in enumerate(scores)}
+        return {**splits, "n_features": np.asarray(n_features)}
+
+    n_features = [5, 50, 500, 1]
+    assert select_candidate(table(scores, n_features), "best") == 2
     # se of the best = std(ddof=1) / sqrt(3) = 0.02 / sqrt(3) ~ 0.0115: 0.92 is in
-    assert select(scores, n_features, "1se") == 1
+    assert select_candidate(table(scores, n_features), "1se") == 1
     # ties on the mean: the fewest features; then the better mean
     flat = np.full((3, 3), 0.5)
-    assert select(flat, np.tile([9, 3, 3], (3, 1)), "1se") == 1
-    assert select(flat, np.tile([9, 3, 3], (3, 1)), "best") == 0
+    assert select_candidate(table(flat, [9, 3, 3]), "1se") == 1
+    assert select_candidate(table(flat, [9, 3, 3]), "best") == 0
+    with pytest.raises(ValueError, match="rule must be"):
+        select_candidate(table(flat, [9, 3, 3]), "2se")
 
 
 def test_1se_never_uses_more_features_than_best(layered):

@@ -7,7 +7,7 @@ the candidate chosen from it (``1se``) or the ranking of the final head
 CV (minutes per task); :func:`derived_variants` computes both from the fitted
 default head with the public API, as the estimator itself would:
 
-* ``1se``: the candidate that :func:`~skhead2toe.linear_model._selection.select`
+* ``1se``: the candidate that :func:`~skhead2toe.linear_model.select_candidate`
   picks from ``cv_results_`` with the rule ``"1se"``, refitted on all the
   training data (a :class:`~skhead2toe.GroupLassoClassifier` at its ``alpha``
   and fraction, or the ridge refit of a baseline on its columns);
@@ -20,21 +20,13 @@ import numpy as np
 from sklearn.base import clone
 
 from skhead2toe import GroupLassoClassifier
-from skhead2toe.linear_model._layers import last_layer
-from skhead2toe.linear_model._selection import select
-
-
-def _fold_scores(table):
-    keys = sorted(k for k in table if k.startswith("split") and k.endswith("_score"))
-    return np.stack([table[k] for k in keys])
+from skhead2toe.experiments import last_layer_mask
+from skhead2toe.linear_model import select_candidate
 
 
 def one_se_index(head):
     """The row of ``head.cv_results_`` that ``selection="1se"`` would choose."""
-    table = head.cv_results_
-    scores = _fold_scores(table)
-    n_features = np.broadcast_to(table["n_features"], scores.shape)
-    return select(scores, n_features, "1se")
+    return select_candidate(head.cv_results_, "1se")
 
 
 def refit_candidate(head, index, X, y):
@@ -60,7 +52,7 @@ def refit_candidate(head, index, X, y):
         return model.predict, model.selected_features_
     mask = np.ones(X.shape[1], dtype=bool)
     if kind == "last layer":
-        mask = last_layer(head.layers_)
+        mask = last_layer_mask(head.layers_)
     model = GroupLassoClassifier(alpha=0.0, l2=l2, random_state=seed)
     model.fit(X[:, mask], y)
     return (lambda Z: model.predict(Z[:, mask])), mask

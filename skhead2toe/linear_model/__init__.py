@@ -16,6 +16,7 @@ How the code is organised (each concept in one module):
 from ._cv import GroupLassoClassifierCV
 from ._group_lasso import GroupLassoClassifier
 from ._path import alpha_grid, alpha_max, group_lasso_path
+from ._selection import select_candidate
 
 __all__ = [
     "GroupLassoClassifier",
@@ -23,4 +24,5 @@ __all__ = [
     "alpha_grid",
     "alpha_max",
     "group_lasso_path",
+    "select_candidate",
 ]

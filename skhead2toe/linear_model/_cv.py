@@ -74,7 +74,8 @@ class GroupLassoClassifierCV(_GroupLassoBase):
     selection : {"best", "1se"}, default="best"
         ``"best"``: the candidate of best mean score. ``"1se"``: the one with the
         fewest features among those within one standard error of the best (as
-        glmnet's ``lambda.1se``).
+        glmnet's ``lambda.1se``); :func:`~skhead2toe.linear_model.select_candidate`
+        applies either rule to a fitted ``cv_results_``.
     renormalize : bool, default=False
         Whether the kept columns of each layer are re-normalised to unit norm per
         sample before the refit (and before prediction), as the reference
@@ -280,7 +281,7 @@ feature_names_in_
         self.cv_results_ = sel.cv_table(
             candidates, fold_scores, n_features, self.alphas_, l2s
         )
-        self.best_index_ = sel.select(fold_scores, n_features, self.selection)
+        self.best_index_ = sel.select_candidate(self.cv_results_, self.selection)
         self._grid_scores(candidates, fold_scores, fractions)
         rankings = [o[3] for o in out] if self.average_scores else None
         self._refit_chosen(X, onehot, c, groups, solve, candidates, rankings)

@@ -117,14 +117,15 @@ def cv_table(candidates, fold_scores, n_features, alphas, l2s):
     return table
 
 
-def select(fold_scores, n_features, rule):
-    """Index of the chosen candidate.
+def select_candidate(cv_results, rule="best"):
+    """The row of a ``GroupLassoClassifierCV.cv_results_`` table a rule chooses.
 
     Parameters
     ----------
-    fold_scores : ndarray of shape (n_folds, n_candidates)
-    n_features : ndarray of shape (n_folds, n_candidates)
-    rule : {"best", "1se"}
+    cv_results : dict
+        ``cv_results_`` of a fitted :class:`~skhead2toe.GroupLassoClassifierCV`
+        (it needs ``split<k>_test_score`` and ``n_features``).
+    rule : {"best", "1se"}, default="best"
         ``"best"``: the best mean score (the first in table order on ties).
         ``"1se"``: the fewest features among the candidates whose mean score is
         within one standard error of the best (glmnet's ``lambda.1se``; the
@@ -134,23 +135,32 @@ def select(fold_scores, n_features, rule):
     Returns
     -------
     index : int
+        What the estimator's ``best_index_`` is with ``selection=rule``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skhead2toe.linear_model._selection import select
-    >>> scores = np.array([[0.90, 0.92, 0.93], [0.92, 0.94, 0.95]])
-    >>> n_features = np.array([[10, 100, 1000], [10, 100, 1000]])
-    >>> select(scores, n_features, "best"), select(scores, n_features, "1se")
+    >>> from skhead2toe.linear_model import select_candidate
+    >>> table = {
+    ...     "split0_test_score": np.array([0.90, 0.92, 0.93]),
+    ...     "split1_test_score": np.array([0.92, 0.94, 0.95]),
+    ...     "n_features": np.array([10, 100, 1000]),
+    ... }
+    >>> select_candidate(table, "best"), select_candidate(table, "1se")
     (2, 1)
     """
-    mean = fold_scores.mean(0)
+    keys = [k for k in cv_results if k.startswith("split") and k.endswith("_score")]
+    keys.sort(key=lambda k: int(k[len("split") : -len("_test_score")]))
+    scores = np.stack([np.asarray(cv_results[k], dtype=float) for k in keys])
+    mean = scores.mean(0)
     best = int(np.argmax(mean))
     if rule == "best":
         return best
-    n_folds = fold_scores.shape[0]
-    se = fold_scores[:, best].std(ddof=1) / math.sqrt(n_folds) if n_folds > 1 else 0
+    if rule != "1se":
+        raise ValueError(f"rule must be 'best' or '1se', got {rule!r}")
+    n_folds = scores.shape[0]
+    se = scores[:, best].std(ddof=1) / math.sqrt(n_folds) if n_folds > 1 else 0.0
     within = np.flatnonzero(mean >= mean[best] - se)
-    size = n_features.mean(0)[within]
+    size = np.asarray(cv_results["n_features"], dtype=float)[within]
     order = np.lexsort((np.arange(within.size), -mean[within], size))
     return int(within[order[0]])
