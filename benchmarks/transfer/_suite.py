@@ -1305,7 +1305,7 @@ def _summary_table(report):
                 _pct(v["mean_test_accuracy"]),
                 _pct(v["mean_gain_vs_all_l2"], True),
                 _pct(v["mean_gain_vs_linear"], True),
-                f"{len(worse)}" + (f" ({', '.join(worse)})" if worse else ""),
+                str(len(worse)),
                 str(len(v["significantly_better_than_best_baseline"])),
                 f"{100 * v['mean_feature_fraction']:.1f} %",
                 f"{v['mean_cpu_s']:.1f}",
@@ -1327,6 +1327,25 @@ def _summary_table(report):
     )
 
 
+def _worse_list(report):
+    """Bullet lines naming the tasks each head is significantly worse on."""
+    lines = []
+    for m, v in report["summary"].items():
+        if m in (LINEAR, ALL_L2):
+            continue
+        worse = v["significantly_worse_than_best_baseline"]
+        lines.append(f"* {m}: {', '.join(f'``{t}``' for t in worse) or 'none'}")
+    if not lines:
+        return []
+    return [
+        "Tasks where a head is significantly worse than the better of Linear and"
+        " All layers + L2:",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def format_rst(report):
     """The report as reStructuredText: accuracy, summary and detail tables."""
     alpha = report["metadata"]["alpha"]
@@ -1346,6 +1365,7 @@ def format_rst(report):
         "",
         _summary_table(report),
         "",
+        *_worse_list(report),
         "Per task and method: accuracy (%, mean and per seed), difference to All"
         " layers + L2 (points) and its pooled McNemar p value, features used and"
         " CPU s (means over the seeds):",
