@@ -1309,6 +1309,7 @@ def _summary_table(report):
                 str(len(v["significantly_better_than_best_baseline"])),
                 f"{100 * v['mean_feature_fraction']:.1f} %",
                 f"{v['mean_cpu_s']:.1f}",
+                str(v["convergence_warnings"]),
             ]
         )
     return rst_table(
@@ -1322,6 +1323,7 @@ def _summary_table(report):
             "better",
             "features",
             "CPU s",
+            "warnings",
         ],
         rows,
     )
@@ -1361,7 +1363,8 @@ def format_rst(report):
         " gain (points) over All layers + L2 and over Linear, tasks where it is"
         " significantly worse / better than the better of Linear and All layers +"
         f" L2 (p <= {alpha}), mean fraction of the features used, mean CPU s per"
-        " (task, seed) at one thread, extraction excluded.",
+        " (task, seed) at one thread, extraction excluded, and the convergence"
+        " warnings of all its fits.",
         "",
         _summary_table(report),
         "",
