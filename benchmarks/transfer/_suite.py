@@ -1467,7 +1467,7 @@ def plot_gain_vs_affinity(report, path, methods=(DEFAULT, HEAD2TOE_PAPER)):
 
     from skhead2toe._io import atomic_write
 
-    fig, ax = plt.subplots(figsize=(7, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
     labelled = False
     for method, marker in zip(methods, "os^v", strict=False):
         g = report["gain_vs_affinity"].get(method) or gain_affinity(
@@ -1483,12 +1483,13 @@ def plot_gain_vs_affinity(report, path, methods=(DEFAULT, HEAD2TOE_PAPER)):
         )
         ax.scatter(x, y, marker=marker, s=50, alpha=0.8, label=f"{method}{corr}")
         if not labelled:
-            for xi, yi, name in zip(x, y, names, strict=True):
+            order = np.argsort(x)  # alternate above / below along the x axis
+            for k, i in enumerate(order):
                 ax.annotate(
-                    name,
-                    (xi, yi),
+                    names[i],
+                    (x[i], y[i]),
                     textcoords="offset points",
-                    xytext=(5, 3),
+                    xytext=(4, 5 if k % 2 == 0 else -10),
                     fontsize=7,
                 )
             labelled = True
