@@ -149,9 +149,28 @@ def test_fit_on_features_saves_a_head_with_cv_accuracy(folder, tmp_path, capsys)
     head = joblib.load(model)
     data = np.load(feats)
     assert set(head.predict(data["X"])) <= {"cat", "dog", "owl"}
-    # The printed score is the head's best mean CV score.
+    # The printed score is the chosen candidate's mean CV score, and its kind.
     printed = float(out.split("cross-validated accuracy ")[1].split()[0])
-    assert printed == pytest.approx(head.mean_scores_.max(), abs=1e-4)
+    best = head.cv_results_["mean_test_score"][head.best_index_]
+    assert printed == pytest.approx(best, abs=1e-4)
+    assert f": {head.candidate_} (" in out
+    # the layers come from the file, so the last-layer baseline is a candidate
+    np.testing.assert_array_equal(head.layers_, data["feature_groups"])
+    assert "last layer" in set(head.cv_results_["candidate"])
+
+
+def test_fit_selection_1se_uses_no_more_features(folder, tmp_path):
+    feats = tmp_path / "feats.npz"
+    main(["extract", str(folder), "-o", str(feats), *TINY])
+    heads = {}
+    for rule in ("best", "1se"):
+        model = tmp_path / f"{rule}.joblib"
+        argv = ["fit", str(feats), "-o", str(model), "--cv", "3", "--alphas", "3"]
+        assert main([*argv, "--selection", rule]) == 0
+        heads[rule] = joblib.load(model)
+    assert heads["1se"].selection == "1se"
+    n_best = heads["best"].selected_features_.sum()
+    assert heads["1se"].selected_features_.sum() <= n_best
 
 
 def test_fit_layer_groups_selects_whole_layers(folder, tmp_path):
