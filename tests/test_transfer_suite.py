@@ -477,8 +477,9 @@ def test_command_line_checks_names():
 def test_real_featurizer_extracts_and_caches_its_layout(tmp_path):
     pytest.importorskip("timm")
     cfg = B.Config(image_size=32, target_size=64, n_test=30, cv=3, l2_Cs=(10.0,))
+    task = "fashion-mnist-10shot"
     out = S.run_task(
-        "fashion-mnist-10shot",
+        task,
         cfg,
         tmp_path,
         seeds=(0,),
@@ -488,8 +489,11 @@ def test_real_featurizer_extracts_and_caches_its_layout(tmp_path):
     )
     d = tmp_path / "features" / "fashion-mnist-10shot"
     meta = json.loads((d / "meta.json").read_text())
-    assert meta["extraction_cpu_s"] > 0 and meta["n_images"] == 130
+    # every seed's images of the pool (seeds 0, 1, 2), though only seed 0 ran
+    n_images = len(S.build_pool(task, S.SEEDS, n_test=30, loader=fake_loader).labels)
+    assert 130 < n_images <= 330
+    assert meta["extraction_cpu_s"] > 0 and meta["n_images"] == n_images
     groups = np.load(d / "pool.npz")["feature_groups"]
     assert len(meta["layer_names"]) == groups.max() + 1 > 2
-    assert np.load(d / "Z.npy").shape == (130, len(groups))
+    assert np.load(d / "Z.npy").shape == (n_images, len(groups))
     assert out[0, "Linear"]["n_features"] == np.sum(experiments.last_layer_mask(groups))
