@@ -359,3 +359,11 @@ def test_repeated_fractions_are_one_candidate(data):
     )
     assert list(est.keep_fractions_) == [0.1, 1.0]
     assert est.scores_.shape[2] == 2
+
+
+def test_average_scores_with_plain_group_lasso_changes_nothing(data):
+    X, y = data
+    plain = GroupLassoClassifierCV(alphas=3, keep_fractions=None, cv=3).fit(X, y)
+    averaged = clone(plain).set_params(average_scores=True).fit(X, y)
+    assert averaged.candidate_ == "group lasso"
+    np.testing.assert_array_equal(averaged.coef_, plain.coef_)

@@ -83,7 +83,8 @@ class GroupLassoClassifierCV(_GroupLassoBase):
     average_scores : bool, default=False
         Whether the final ranking of the features is the mean over the folds of
         their squared importances at the chosen ``alpha`` (the reference's
-        averaging), instead of a group-lasso fit on all the data.
+        averaging), instead of a group-lasso fit on all the data. It changes
+        nothing when a baseline or plain group lasso is chosen.
     layers : "auto", None or array-like of shape (n_features,), default="auto"
         Layer label of each column (e.g. ``MultiLayerFeaturizer.feature_groups_``);
         ``"auto"`` reads it from the features (above); None: one layer.
@@ -327,7 +328,8 @@ feature_names_in_
         )
         layers = self.layers_ if self.renormalize else None
         self._renorm = None
-        if chosen.kind in (sel.ALL, sel.LAST) or rankings is not None:
+        averaged = rankings is not None and chosen.kind == sel.TOP
+        if chosen.kind in (sel.ALL, sel.LAST) or averaged:
             if chosen.kind == sel.LAST:
                 mask = last_layer(self.layers_)
             elif chosen.kind == sel.ALL:
