@@ -513,6 +513,19 @@ class Config:
     def to_dict(self):
         return asdict(self)
 
+    def featurizer(self):
+        """The benchmarks' unfitted ``MultiLayerFeaturizer``, as this config says."""
+        from skhead2toe import MultiLayerFeaturizer
+
+        return MultiLayerFeaturizer(
+            self.backbone,
+            pretrained=self.pretrained,
+            image_size=self.image_size,
+            target_size=self.target_size,
+            progress=False,
+            random_state=self.random_state,
+        )
+
 
 def _l2_probe(cfg):
     """The Linear / All layers + L2 probe of :mod:`skhead2toe.experiments`."""
@@ -581,7 +594,6 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
     """Every method of :data:`METHODS` on one task; returns the task's results."""
     from sklearn.base import clone
 
-    from skhead2toe import MultiLayerFeaturizer
     from skhead2toe.inspection import domain_affinity, random_weights_featurizer
 
     X_train, X_test, y_train, y_test = load_task(
@@ -590,14 +602,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
     classes, y_train_i = np.unique(y_train, return_inverse=True)
     y_test_i = np.searchsorted(classes, y_test)
     log(f"{task}: {len(y_train)} training / {len(y_test)} test images")
-    feat = MultiLayerFeaturizer(
-        cfg.backbone,
-        pretrained=cfg.pretrained,
-        image_size=cfg.image_size,
-        target_size=cfg.target_size,
-        progress=False,
-        random_state=cfg.random_state,
-    )
+    feat = cfg.featurizer()
     with Timer() as extraction:
         Z_train = feat.fit_transform(X_train)
         Z_test = feat.transform(X_test)

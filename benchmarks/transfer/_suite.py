@@ -195,16 +195,7 @@ def seed_record(task, seed, split, cfg, cache, *, log=print):
 
 def featurizer_factory(cfg):
     """The suite's featurizer: ``MultiLayerFeaturizer`` as ``cfg`` says."""
-    from skhead2toe import MultiLayerFeaturizer
-
-    return lambda: MultiLayerFeaturizer(
-        cfg.backbone,
-        pretrained=cfg.pretrained,
-        image_size=cfg.image_size,
-        target_size=cfg.target_size,
-        progress=False,
-        random_state=cfg.random_state,
-    )
+    return cfg.featurizer
 
 
 def run_task(
