@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhead2toe import GroupLassoClassifier, GroupLassoClassifierCV
+from skhead2toe.linear_model import LinearProbe, LinearProbeCV
 
 # A tight tolerance (relative gap 1e-10): some checks compare predictions of two fits
 # to 1e-7 (sample weights versus repeated samples), which needs the optimum, not a
@@ -12,6 +13,8 @@ ESTIMATORS = [
     GroupLassoClassifierCV(
         alphas=3, cv=3, tol=1e-10, max_iter=100_000, dtype="float64"
     ),
+    LinearProbe(tol=1e-10, max_iter=100_000),
+    LinearProbeCV(Cs=3, cv=3, tol=1e-10, max_iter=100_000),
 ]
 
 

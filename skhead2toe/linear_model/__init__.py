@@ -11,16 +11,21 @@ How the code is organised (each concept in one module):
   Newton) and ``_lbfgs`` (smooth fits), each returning a ``_results.InnerResult``.
 * ``_numpy`` and ``_torch``: the array backends; ``_backend`` picks one.
 * ``_path``: ``alpha_max``, alpha grids and warm-started paths.
+* ``_probe``: ``LinearProbeCV``, the tuned L2 probe solved in the row space;
+  ``_linear``: the prediction every fitted head shares.
 """
 
 from ._cv import GroupLassoClassifierCV
 from ._group_lasso import GroupLassoClassifier
 from ._path import alpha_grid, alpha_max, group_lasso_path
+from ._probe import LinearProbe, LinearProbeCV
 from ._selection import select_candidate
 
 __all__ = [
     "GroupLassoClassifier",
     "GroupLassoClassifierCV",
+    "LinearProbe",
+    "LinearProbeCV",
     "alpha_grid",
     "alpha_max",
     "group_lasso_path",

@@ -5,13 +5,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
-from scipy.special import log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy.special import softmax
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from ._layers import normalize_layers
+from ._linear import LinearClassifierMixin
 from ._numpy import NUMPY_OPS
 from ._path import _check_classes, _encode
 from ._problem import Problem, make_groups
@@ -20,8 +20,8 @@ from ._results import warn_if_not_converged
 _DTYPES = {None: [np.float64, np.float32], "float64": np.float64, "float32": np.float32}
 
 
-class _GroupLassoBase(ClassifierMixin, BaseEstimator):
-    """Shared prediction code: a fitted multinomial linear model."""
+class _GroupLassoBase(LinearClassifierMixin):
+    """What both group-lasso estimators share: validation, the refit, prediction."""
 
     _parameter_constraints: dict = {
         "groups": ["array-like", list, None],
@@ -169,99 +169,12 @@ class _GroupLassoBase(ClassifierMixin, BaseEstimator):
             return X_kept
         return normalize_layers(X_kept, self._renorm[1])
 
-    # ------------------------------------------------------------------ prediction
-    @property
-    def coef_(self):
-        """Coefficients, shape (n_classes, n_features), or (1, n_features) if binary."""
-        check_is_fitted(self, "_W")
-        if len(self.classes_) == 2:
-            return (self._W[:, 1] - self._W[:, 0])[None, :]
-        return self._W.T.copy()
-
-    @property
-    def intercept_(self):
-        """Intercept, shape (n_classes,), or (1,) if binary."""
-        check_is_fitted(self, "_W")
-        if len(self.classes_) == 2:
-            return np.array([self._b[1] - self._b[0]])
-        return self._b.copy()
-
-    def _logits(self, X):
-        check_is_fitted(self, "_W")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+    def _predict_design(self, X):
+        """The columns and coefficients of the logits: re-normalised when refit so."""
         if getattr(self, "_renorm", None) is None:
-            return X @ self._W.astype(X.dtype) + self._b
+            return X, self._W
         cols = self._renorm[0]
-        return self._kept_columns(X, cols) @ self._W[cols].astype(X.dtype) + self._b
-
-    def decision_function(self, X):
-        """Class scores ``X W + b``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            Logits; for two classes the log-odds of ``classes_[1]``.
-        """
-        Z = self._logits(X)
-        if Z.shape[1] == 2:
-            return Z[:, 1] - Z[:, 0]
-        return Z
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples whose class probabilities are wanted.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns ordered as ``classes_``.
-        """
-        return softmax(self._logits(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples whose log-probabilities are wanted.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, columns ordered as ``classes_``.
-        """
-        return log_softmax(self._logits(X), axis=1)
-
-    def predict(self, X):
-        """Most probable class.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        Z = self._logits(X)  # first: raises NotFittedError on an unfitted estimator
-        return self.classes_[np.argmax(Z, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
+        return self._kept_columns(X, cols), self._W[cols]
 
 
 def _row_space_basis(X_kept):
