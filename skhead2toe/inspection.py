@@ -27,6 +27,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .linear_model import GroupLassoClassifier, GroupLassoClassifierCV
+from .linear_model._numpy import one_blas_thread
 from .linear_model._path import make_groups
 
 __all__ = [
@@ -296,7 +297,11 @@ def _splits(cv, X, y):
 
 
 def _cv_scores(estimator, X, y, splits, scoring):
-    return cross_val_score(clone(estimator), X, y, cv=splits, scoring=scoring)
+    # One layer's fits are small (hundreds of columns): threaded BLAS costs more
+    # to wake than it saves, and one thread makes the demo's probes 8x faster
+    # (benchmarks/bench_head2toe.py). Spend cores on layers instead (n_jobs).
+    with one_blas_thread():
+        return cross_val_score(clone(estimator), X, y, cv=splits, scoring=scoring)
 
 
 def probe_layers(
@@ -347,7 +352,8 @@ def probe_layers(
         Names of the layers; None: the featurizer's ``layer_names_``, else
         ``"layer 0"``, ``"layer 1"``...
     n_jobs : int, default=None
-        Layers probed in parallel through joblib.
+        Layers probed in parallel through joblib. Each layer's fits run on one
+        BLAS thread (faster on these small problems), so spend the cores here.
     progress : bool, default=False
         Show a tqdm progress bar over the layers.
 

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
 from sklearn.multiclass import OneVsRestClassifier
 
 from skhead2toe import GroupLassoClassifierCV, experiments
@@ -130,7 +128,7 @@ def test_demo_fits_the_documented_heads(tmp_path, monkeypatch):
     assert head.alphas == N_ALPHAS and head.keep_fractions == KEEP_FRACTIONS
     assert len(head.alphas_) == N_ALPHAS
     assert results["head2toe"]["keep_fraction"] in KEEP_FRACTIONS
-    assert made[0][2].best_params_["C"] in PROBE_CS
+    assert made[0][2].C_ in PROBE_CS
 
 
 def _imported_modules(path):
@@ -198,14 +196,14 @@ def test_grids_are_immutable_and_in_range():
 
 # ------------------------------------------------------------ the heads
 def test_l2_probe_is_a_tuned_multinomial_logistic_regression():
+    from skhead2toe.linear_model import LinearProbeCV
+
     probe = l2_probe()
-    assert isinstance(probe, GridSearchCV)
-    assert isinstance(probe.estimator, LogisticRegression)
-    assert probe.estimator.max_iter == 5000
-    assert probe.param_grid == {"C": list(PROBE_CS)}
+    assert isinstance(probe, LinearProbeCV)
+    assert tuple(probe.Cs) == PROBE_CS
     assert probe.cv == 3 and probe.n_jobs is None
     other = l2_probe(Cs=(1.0, 2.0), cv=5, n_jobs=2)
-    assert other.param_grid == {"C": [1.0, 2.0]}
+    assert tuple(other.Cs) == (1.0, 2.0)
     assert (other.cv, other.n_jobs) == (5, 2)
     assert _params(clone(probe)) == _params(probe)
 

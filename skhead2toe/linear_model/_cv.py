@@ -15,7 +15,7 @@ from ._backend import blas_threads, solver_function
 from ._base import _GroupLassoBase, _row_space_basis, _top_fraction
 from ._group_lasso import GroupLassoClassifier
 from ._layers import last_layer, resolve_layers
-from ._path import _alpha_max, alpha_grid, iter_path
+from ._path import _alpha_max, alpha_grid, check_folds, iter_path
 from ._problem import make_groups
 
 __all__ = ["GroupLassoClassifierCV"]
@@ -270,7 +270,7 @@ feature_names_in_
         candidates = self._candidates(fractions, len(l2s))
         y_codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, y_codes, classifier=True).split(X, y_codes))
-        self._check_folds(folds, onehot, c)
+        check_folds(folds, onehot, c, classes, self.cv)
         jobs = (
             delayed(self._score_fold)(X, onehot, c, groups, solve, fold, candidates)
             for fold in folds
@@ -360,27 +360,6 @@ feature_names_in_
         self._set_solution(
             X, onehot, c, groups, solve, result, chosen.fraction, l2, layers=layers
         )
-
-    def _check_folds(self, folds, onehot, c):
-        """Every class needs weight in every training fold (else no fold optimum).
-
-        A class absent from a fold's training rows has no optimum there (its
-        intercept runs to -inf), so every solve of that fold would run to
-        ``max_iter`` and warn. Refuse it before any work, with the remedy.
-        """
-        for train, _ in folds:
-            absent = np.flatnonzero(c[train] @ onehot[train] <= 0)
-            if absent.size == 0:
-                continue
-            label = self.classes_[absent[0]].item()
-            count = int(np.count_nonzero(onehot[:, absent[0]] * (c > 0)))
-            raise ValueError(
-                f"Class {label!r} has {count} sample{'s' if count != 1 else ''} "
-                f"(of positive weight), and a training fold of cv={self.cv!r} has "
-                f"none of it ({len(folds)} folds): every training fold needs "
-                "every class. Give that class more samples, drop it, or use "
-                "fewer folds."
-            )
 
     def _alpha_values(self, X, onehot, c, groups):
         if isinstance(self.alphas, Integral):

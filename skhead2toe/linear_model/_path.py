@@ -59,6 +59,42 @@ def _check_classes(onehot, c, classes):
         )
 
 
+def check_folds(folds, onehot, c, classes, cv):
+    """Raise unless every class has weight in every training fold.
+
+    A class absent from a fold's training rows has no optimum there (its
+    intercept runs to -inf), so every solve of that fold would run to
+    ``max_iter`` and warn. The CV estimators refuse it before any work, with the
+    remedy.
+
+    Parameters
+    ----------
+    folds : list of (train, test) index arrays
+        The splits.
+    onehot : ndarray of shape (n_samples, n_classes)
+        One-hot labels.
+    c : ndarray of shape (n_samples,)
+        Sample weights.
+    classes : ndarray of shape (n_classes,)
+        The class labels (for the message).
+    cv : object
+        The estimator's ``cv`` (for the message).
+    """
+    for train, _ in folds:
+        absent = np.flatnonzero(c[train] @ onehot[train] <= 0)
+        if absent.size == 0:
+            continue
+        label = classes[absent[0]].item()
+        count = int(np.count_nonzero(onehot[:, absent[0]] * (c > 0)))
+        raise ValueError(
+            f"Class {label!r} has {count} sample{'s' if count != 1 else ''} "
+            f"(of positive weight), and a training fold of cv={cv!r} has "
+            f"none of it ({len(folds)} folds): every training fold needs "
+            "every class. Give that class more samples, drop it, or use "
+            "fewer folds."
+        )
+
+
 def _prepare(X, y, sample_weight):
     """Arrays for the solvers: X, one-hot labels, normalised weights, classes."""
     X = check_array(X, dtype=[np.float64, np.float32])

@@ -34,7 +34,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._linear import LinearClassifierMixin
 from ._numpy import solve_numpy
-from ._path import _check_classes, _encode
+from ._path import _check_classes, _encode, check_folds
 from ._problem import make_groups
 from ._results import warn_if_not_converged
 
@@ -302,13 +302,16 @@ class LinearProbeCV(_ProbeBase):
         self.Cs_ = _C_grid(self.Cs)
         codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, codes, classifier=True).split(X, codes))
+        check_folds(folds, onehot, weights, self.classes_, self.cv)
         gram = _gram(X) if X.shape[1] > min(len(t) for t, _ in folds) else None
         data = (X, onehot, weights, gram)
         jobs = (delayed(self._fold_scores)(data, fold) for fold in folds)
         self.scores_ = np.array(Parallel(n_jobs=self.n_jobs)(jobs))
         self.mean_scores_ = self.scores_.mean(axis=0)
         top = self.mean_scores_.max()
-        best = int(np.flatnonzero(self.mean_scores_ >= top - 1e-12)[0])  # ties: smaller C
+        best = int(
+            np.flatnonzero(self.mean_scores_ >= top - 1e-12)[0]
+        )  # ties: smaller C
         self.C_ = float(self.Cs_[best])
         self._fit_all_rows(data, self.Cs_[: best + 1])
         return self
@@ -389,15 +392,19 @@ def _path(data, rows, Cs, params, last_only=False):
     onehot_rows, c_rows = onehot[rows], weights[rows] / total
     groups = make_groups(None, design.shape[1])
     init = {}
+    # C sum_i s_i CE + ||W||^2 / 2  =  C S (sum_i c_i CE + ||W||^2 / (2 C S)).
+    # With two classes the softmax has a column per class, W = (-w/2, w/2) at the
+    # optimum, whose squared norm is ||w||^2 / 2: twice the ridge gives sklearn's
+    # binary model on w.
+    factor = 2.0 if onehot.shape[1] == 2 else 1.0
     for k, C in enumerate(Cs):
-        # C sum_i s_i CE + ||W||^2 / 2  =  C S (sum_i c_i CE + ||W||^2 / (2 C S))
         result = _SOLVE(
             design,
             onehot_rows,
             c_rows,
             groups,
             alpha=0.0,
-            l2=1.0 / (C * total),
+            l2=factor / (C * total),
             **params,
             **init,
         )
