@@ -179,17 +179,41 @@ def test_digits_accuracy():
 
 
 def test_row_space_basis_reproduces_the_kept_columns():
-    from skhead2toe.linear_model._base import _row_space_basis
+    from skhead2toe.linear_model._rowspace import row_space_basis
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 50)).astype(np.float32)
-    design, Q = _row_space_basis(X)
-    assert design.shape == (20, 20) and Q.shape == (50, 20)
-    np.testing.assert_allclose(Q.T @ Q, np.eye(20), atol=1e-12)
-    np.testing.assert_allclose(design @ Q.T, X, atol=1e-5)
+    basis = row_space_basis(X)
+    assert basis.in_row_space and basis.design.shape == (20, 20)
+    Q = basis.to_columns(np.eye(20))  # the orthonormal basis of the row space
+    assert Q.shape == (50, 20)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(20), atol=1e-5)
+    np.testing.assert_allclose(basis.design @ Q.T, X, atol=1e-5)
+    W = rng.normal(size=(50, 3))
+    np.testing.assert_allclose(basis.from_columns(W), Q.T @ W, atol=1e-5)
     # fewer than 2 n columns: no factorisation, the columns themselves
-    narrow, none = _row_space_basis(X[:, :39])
-    assert none is None and np.array_equal(narrow, X[:, :39])
+    narrow = row_space_basis(X[:, :39])
+    assert not narrow.in_row_space and np.array_equal(narrow.design, X[:, :39])
+    assert narrow.design.dtype == np.float64  # cast once, not at every step
+
+
+def test_gram_cache_updates_equal_fresh_grams():
+    from skhead2toe.linear_model._rowspace import GramCache, gram
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(15, 200)).astype(np.float32)
+    cache = GramCache(X)
+    masks = [rng.random(200) < 0.3]
+    for _ in range(40):  # overlapping selections: updates, and fresh ones
+        flip = rng.random(200) < 0.05
+        masks.append(masks[-1] ^ flip)
+    masks.append(rng.random(200) < 0.9)  # a disjoint-ish jump: computed afresh
+    X64 = X.astype(np.float64)
+    for mask in masks:
+        np.testing.assert_allclose(
+            cache(mask), X64[:, mask] @ X64[:, mask].T, rtol=0, atol=1e-10
+        )
+    np.testing.assert_array_equal(gram(X), gram(X).T)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])

@@ -114,9 +114,7 @@ def test_numpy_fits_run_on_one_blas_thread_and_restore_it(monkeypatch, data):
         return wrapped
 
     monkeypatch.setattr(backend, "solve", spy(backend.solve))
-    monkeypatch.setattr(
-        estimators, "_row_space_basis", spy(estimators._row_space_basis)
-    )
+    monkeypatch.setattr(estimators, "row_space_basis", spy(estimators.row_space_basis))
     X, y = data
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()

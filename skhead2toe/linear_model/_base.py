@@ -4,7 +4,6 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.linalg
 from scipy.special import softmax
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -16,6 +15,7 @@ from ._numpy import NUMPY_OPS
 from ._path import _check_classes, _encode
 from ._problem import Problem, make_groups
 from ._results import warn_if_not_converged
+from ._rowspace import row_space_basis
 
 _DTYPES = {None: [np.float64, np.float32], "float64": np.float64, "float32": np.float32}
 
@@ -133,8 +133,10 @@ class _GroupLassoBase(LinearClassifierMixin):
 
         ``init``, a full ``(W, b)`` pair (e.g. the refit at a stronger ridge or on
         an overlapping selection), warm-starts the solver on the kept columns.
-        ``basis``, from :func:`_row_space_basis` on the same (re-normalised)
-        columns, lets refits at several ridge strengths share one factorisation.
+        ``basis``, a :class:`~._rowspace.RowBasis` of the same (re-normalised)
+        columns, lets refits at several ridge strengths share one factorisation
+        (by default :func:`~._rowspace.row_space_basis`: the row space when the
+        selection keeps at least twice as many features as there are samples).
         ``layers``, the layer id of every column, re-normalises the kept columns
         of each layer to unit norm first (and sets the model to do so when it
         predicts). Returns the full ``(W, b)`` and the solver's result.
@@ -143,23 +145,21 @@ class _GroupLassoBase(LinearClassifierMixin):
         self._renorm = None if layers is None else (cols, layers[cols])
         params = self._solver_params() | {"l2": self.refit_l2 if l2 is None else l2}
         if basis is None:
-            basis = _row_space_basis(self._kept_columns(X, cols))
-        design, Q = basis
+            basis = row_space_basis(self._kept_columns(X, cols))
         if init is not None:
-            W0 = init[0][cols]
-            params |= {"coef_init": W0 if Q is None else Q.T @ W0}
+            params |= {"coef_init": basis.from_columns(init[0][cols])}
             params |= {"intercept_init": init[1]}
         refit = solve(
-            design,
+            basis.design,
             onehot,
             c,
-            make_groups(None, design.shape[1]),
+            make_groups(None, basis.design.shape[1]),
             alpha=0.0,
             **params,
         )
         self._check_convergence(refit, "The L2 refit on the selected features")
         W = np.zeros((X.shape[1], onehot.shape[1]))
-        W[cols] = refit.coef if Q is None else Q @ refit.coef
+        W[cols] = basis.to_columns(refit.coef)
         return W, refit.intercept, refit
 
     def _kept_columns(self, X, cols):
@@ -175,35 +175,6 @@ class _GroupLassoBase(LinearClassifierMixin):
             return X, self._W
         cols = self._renorm[0]
         return self._kept_columns(X, cols), self._W[cols]
-
-
-def _row_space_basis(X_kept):
-    r"""The kept columns in an ``n``-dimensional basis when ``d >= 2 n``.
-
-    The ridge (``alpha = 0``) refit only sees ``W`` through ``X W`` and
-    ``||W||_F``, so its solution lies in the row space of ``X``. With the thin QR
-    ``X.T = Q R`` (``Q`` of shape ``(d, n)``, orthonormal columns), ``W = Q Z``
-    gives ``X W = R.T Z`` and ``||W|| = ||Z||``: the refit on the ``n``-column
-    design ``R.T`` has the same objective, the same duality gap and, mapped back,
-    the same solution, at ``n / d`` of the cost per gradient. Worth it when the
-    selection keeps at least twice as many features as there are samples; one
-    factorisation serves the refits of a whole ridge grid (measured in
-    ``benchmarks/README.rst``, "Row-space refits").
-
-    Returns
-    -------
-    design : ndarray of shape (n, r)
-        ``R.T``, or the kept columns themselves when they are fewer than ``2 n``.
-    Q : ndarray of shape (d, r) or None
-        The basis (``W = Q @ Z``); None when ``design`` is ``X_kept``.
-    """
-    n, d = X_kept.shape
-    if d < 2 * n:
-        return np.ascontiguousarray(X_kept), None
-    Q, R = scipy.linalg.qr(
-        np.asarray(X_kept, dtype=np.float64).T, mode="economic", check_finite=False
-    )
-    return np.ascontiguousarray(R.T), Q
 
 
 def _top_fraction(scores, fraction, tiebreak=None):

@@ -12,11 +12,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _selection as sel
 from ._backend import blas_threads, solver_function
-from ._base import _GroupLassoBase, _row_space_basis, _top_fraction
+from ._base import _GroupLassoBase, _top_fraction
 from ._group_lasso import GroupLassoClassifier
 from ._layers import last_layer, resolve_layers
 from ._path import _alpha_max, alpha_grid, check_folds, iter_path
 from ._problem import make_groups
+from ._rowspace import GramCache, gram, row_space_basis
 
 __all__ = ["GroupLassoClassifierCV"]
 
@@ -271,8 +272,11 @@ feature_names_in_
         y_codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, y_codes, classifier=True).split(X, y_codes))
         check_folds(folds, onehot, c, classes, self.cv)
+        gram_all = self._shared_gram(X, candidates, folds)
         jobs = (
-            delayed(self._score_fold)(X, onehot, c, groups, solve, fold, candidates)
+            delayed(self._score_fold)(
+                X, onehot, c, groups, solve, fold, candidates, gram_all
+            )
             for fold in folds
         )
         out = Parallel(n_jobs=self.n_jobs)(jobs)
@@ -285,8 +289,20 @@ feature_names_in_
         self.best_index_ = sel.select_candidate(self.cv_results_, self.selection)
         self._grid_scores(candidates, fold_scores, fractions)
         rankings = [o[3] for o in out] if self.average_scores else None
-        self._refit_chosen(X, onehot, c, groups, solve, candidates, rankings)
+        self._refit_chosen(X, onehot, c, groups, solve, candidates, rankings, gram_all)
         return self
+
+    def _shared_gram(self, X, candidates, folds):
+        """``X X^T`` for the all-features refits of every fold, or None.
+
+        Computed once when an all-features candidate runs in the row space
+        (``d >= 2 n`` on the smallest training fold) on columns as they are.
+        """
+        smallest = min(len(train) for train, _ in folds)
+        wanted = any(cand.kind == sel.ALL for cand in candidates)
+        if not wanted or self.renormalize or X.shape[1] < 2 * smallest:
+            return None
+        return gram(X)
 
     def _candidates(self, fractions, n_l2s):
         """The heads the CV scores (:mod:`._selection`)."""
@@ -314,7 +330,9 @@ feature_names_in_
                 ]
         self.mean_scores_ = self.scores_.mean(0)
 
-    def _refit_chosen(self, X, onehot, c, groups, solve, candidates, rankings):
+    def _refit_chosen(
+        self, X, onehot, c, groups, solve, candidates, rankings, gram_all=None
+    ):
         """Refit the chosen candidate on all the data."""
         chosen = candidates[self.best_index_]
         l2 = None if chosen.l2 is None else float(self.refit_l2s_[chosen.l2])
@@ -337,7 +355,12 @@ feature_names_in_
             else:  # the folds' rankings, averaged (average_scores)
                 squares, pull = np.mean([r[chosen.alpha] for r in rankings], axis=0)
                 mask = _top_fraction(squares, chosen.fraction, pull)
-            W, b, result = self._refit(X, onehot, c, solve, mask, l2, layers=layers)
+            basis = None
+            if chosen.kind == sel.ALL and gram_all is not None:
+                basis = row_space_basis(X, gram_all)
+            W, b, result = self._refit(
+                X, onehot, c, solve, mask, l2, basis=basis, layers=layers
+            )
             self._set_diagnostics(W, groups, result)
             if chosen.kind == sel.TOP:
                 self.feature_importances_ = np.sqrt(squares)
@@ -395,7 +418,7 @@ feature_names_in_
             )
         return l2s
 
-    def _score_fold(self, X, onehot, c, groups, solve, fold, candidates):
+    def _score_fold(self, X, onehot, c, groups, solve, fold, candidates, gram_all=None):
         """Score of every candidate on one fold.
 
         Returns the scores and the features each candidate uses (one per
@@ -403,7 +426,7 @@ feature_names_in_
         ``average_scores``, each alpha's ranking (squared importances and the
         gradient tie-break) for the final selection.
         """
-        scorer = _FoldScorer(self, X, onehot, c, solve, fold, len(candidates))
+        scorer = _FoldScorer(self, X, onehot, c, solve, fold, len(candidates), gram_all)
         by_alpha = {}
         for n, cand in enumerate(candidates):
             if cand.alpha is not None and not cand.l2:  # first ridge of its block
@@ -462,10 +485,13 @@ class _FoldScorer:
 
     ``refits`` fits a selection along the ridge grid, each refit warm-started by
     the same selection's refit at the previous alpha (same ``key``), else by the
-    stronger ridge's, and all sharing one row-space factorisation.
+    stronger ridge's, and all sharing one row-space basis. The bases come from
+    Grams: the fold's block of ``gram_all`` (every column's, computed once for
+    all folds) for the all-features candidate, else a :class:`GramCache` updated
+    from one selection to the next.
     """
 
-    def __init__(self, cv, X, onehot, c, solve, fold, n_candidates):
+    def __init__(self, cv, X, onehot, c, solve, fold, n_candidates, gram_all=None):
         train, test = fold
         c_train = c[train] / c[train].sum()
         self.train = (X[train], onehot[train], c_train)  # copied once per fold
@@ -477,6 +503,8 @@ class _FoldScorer:
         self.l2s, self.solve, self.warm = cv.refit_l2s_, solve, {}
         self.scores = np.full(n_candidates, np.nan)
         self.n_features = np.zeros(n_candidates)
+        self.gram_all = None if gram_all is None else gram_all[np.ix_(train, train)]
+        self.grams = GramCache(self.train[0])
 
     def score(self, n, n_features):
         """Score the model as it stands as candidate ``n``."""
@@ -484,11 +512,20 @@ class _FoldScorer:
         self.scores[n] = self.scorer(self.model, X_test, y_test, sample_weight=sw_test)
         self.n_features[n] = n_features
 
-    def refits(self, n_first, key, mask):
-        """Refit ``mask`` at every ridge; they are candidates ``n_first, ...``."""
+    def basis(self, mask):
+        """The row-space basis (or the columns) of the refits of ``mask``."""
         model, cols = self.model, np.flatnonzero(mask)
         model._renorm = None if self.layers is None else (cols, self.layers[cols])
-        basis = _row_space_basis(model._kept_columns(self.train[0], cols))
+        X_kept = model._kept_columns(self.train[0], cols)
+        if self.layers is not None or cols.size < 2 * X_kept.shape[0]:
+            return row_space_basis(X_kept)  # re-normalised columns: no Gram reuse
+        if cols.size == mask.size and self.gram_all is not None:
+            return row_space_basis(X_kept, self.gram_all)
+        return row_space_basis(X_kept, self.grams(mask))
+
+    def refits(self, n_first, key, mask):
+        """Refit ``mask`` at every ridge; they are candidates ``n_first, ...``."""
+        model, basis = self.model, self.basis(mask)
         init = None
         for k, l2 in enumerate(self.l2s):
             init = self.warm.get((key, k), init)
@@ -496,4 +533,4 @@ class _FoldScorer:
                 *self.train, self.solve, mask, l2, init, basis, self.layers
             )
             self.warm[key, k] = init = model._W, model._b = W, b
-            self.score(n_first + k, cols.size)
+            self.score(n_first + k, int(mask.sum()))

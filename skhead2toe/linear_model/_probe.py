@@ -24,7 +24,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.linalg.blas import dsyrk
 from sklearn.base import _fit_context, clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
@@ -37,11 +36,11 @@ from ._numpy import solve_numpy
 from ._path import _check_classes, _encode, check_folds
 from ._problem import make_groups
 from ._results import warn_if_not_converged
+from ._rowspace import gram, row_space_basis
 
 __all__ = ["LinearProbe", "LinearProbeCV"]
 
 _SOLVE = partial(solve_numpy, inner="newton")  # L-BFGS on smooth problems
-_EIG_RTOL = 1e-12  # eigenvalues of a Gram below this fraction of the largest are 0
 
 
 class _ProbeBase(LinearClassifierMixin):
@@ -165,8 +164,8 @@ class LinearProbe(_ProbeBase):
             The fitted estimator.
         """
         X, onehot, weights = self._validate(X, y, sample_weight)
-        gram = _gram(X) if X.shape[1] > X.shape[0] else None
-        self._fit_all_rows((X, onehot, weights, gram), [float(self.C)])
+        G = gram(X) if X.shape[1] > X.shape[0] else None
+        self._fit_all_rows((X, onehot, weights, G), [float(self.C)])
         return self
 
 
@@ -303,8 +302,8 @@ class LinearProbeCV(_ProbeBase):
         codes = onehot.argmax(1)
         folds = list(check_cv(self.cv, codes, classifier=True).split(X, codes))
         check_folds(folds, onehot, weights, self.classes_, self.cv)
-        gram = _gram(X) if X.shape[1] > min(len(t) for t, _ in folds) else None
-        data = (X, onehot, weights, gram)
+        G = gram(X) if X.shape[1] > min(len(t) for t, _ in folds) else None
+        data = (X, onehot, weights, G)
         jobs = (delayed(self._fold_scores)(data, fold) for fold in folds)
         self.scores_ = np.array(Parallel(n_jobs=self.n_jobs)(jobs))
         self.mean_scores_ = self.scores_.mean(axis=0)
@@ -347,47 +346,18 @@ def _C_grid(Cs):
     return Cs
 
 
-def _gram(X):
-    """``X X^T`` in float64, by ``dsyrk`` over blocks of columns (no full copy)."""
-    n, d = X.shape
-    G = np.zeros((n, n), order="F")
-    # 8 MB blocks: small enough for malloc to reuse, not fresh pages each time
-    step = max(1, (1 << 20) // max(n, 1))
-    for start in range(0, d, step):
-        # a C-ordered (n, k) block is a Fortran-ordered (k, n) one: trans=1
-        block = np.asarray(X[:, start : start + step], dtype=np.float64, order="C")
-        G = dsyrk(1.0, block.T, beta=1.0, c=G, trans=1, overwrite_c=True)
-    upper = np.triu(G)
-    return upper + np.triu(upper, 1).T
-
-
-def _row_basis(gram_rows):
-    """Design ``B`` and map ``M`` of the row space from a Gram block.
-
-    ``B B^T`` equals the Gram and ``W = X_rows^T M Z`` maps a solution ``Z`` on
-    ``B`` back to the columns. Directions of eigenvalue below ``_EIG_RTOL`` of
-    the largest carry nothing and are dropped.
-    """
-    lam, U = np.linalg.eigh(gram_rows)
-    keep = lam > _EIG_RTOL * max(lam[-1], 0.0)
-    if not keep.any():  # every row is zero: any one direction will do
-        keep[-1], lam[-1] = True, 1.0
-    U, root = U[:, keep], np.sqrt(lam[keep])
-    return np.ascontiguousarray(U * root), U / root
-
-
 def _path(data, rows, Cs, params, last_only=False):
     """Yield ``(W, b, result)`` at each ``C`` (ascending) fitted on ``rows``.
 
     Warm-started from the previous ``C``; with ``last_only`` only the last is
     mapped back to the columns and yielded.
     """
-    X, onehot, weights, gram = data
+    X, onehot, weights, G = data
     X_rows = X[rows]
-    if gram is not None and X.shape[1] > len(rows):
-        design, M = _row_basis(gram[np.ix_(rows, rows)])
-    else:
-        design, M = np.asarray(X_rows, dtype=np.float64), None  # d <= n: small
+    min_ratio = 1.0 if G is not None else np.inf  # no Gram: the columns
+    G_rows = None if G is None else G[np.ix_(rows, rows)]
+    basis = row_space_basis(X_rows, G_rows, min_ratio=min_ratio)
+    design = basis.design
     total = weights[rows].sum()
     onehot_rows, c_rows = onehot[rows], weights[rows] / total
     groups = make_groups(None, design.shape[1])
@@ -411,8 +381,5 @@ def _path(data, rows, Cs, params, last_only=False):
         init = dict(coef_init=result.coef, intercept_init=result.intercept)
         if last_only and k < len(Cs) - 1:
             continue
-        if M is None:
-            W = result.coef
-        else:  # one product in the dtype of X: a float32 X is not copied
-            W = X_rows.T @ (M @ result.coef).astype(X.dtype, copy=False)
+        W = basis.to_columns(result.coef)
         yield np.asarray(W, dtype=np.float64), result.intercept, result
