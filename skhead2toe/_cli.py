@@ -548,7 +548,7 @@ def _demo_parser(sub):
         description="Reproduce Head2Toe's comparison offline on the embedded "
         "EfficientNet-Lite0: a table of test accuracy, features used and time per "
         "stage, the domain affinity, and PNG plots of layer importances and "
-        "transferability. About 3-5 minutes on 2 CPU cores for digits.",
+        "transferability. About 1.5-2 minutes on 2 CPU cores for digits.",
     )
     demo.add_argument("--dataset", choices=DATASETS, default="digits")
     demo.add_argument("--n-train", type=_positive_int, default=1000)
@@ -565,7 +565,7 @@ def _demo_parser(sub):
     )
     demo.add_argument("--no-plots", action="store_true", help="skip the plots")
     _featurizer_options(demo)
-    _model_options(demo, cv=3)
+    _model_options(demo, cv=3, n_jobs=-1)
 
 
 def _extract_parser(sub):
@@ -628,12 +628,15 @@ def _fit_parser(sub):
     _model_options(fit, cv=5)
 
 
-def _model_options(parser, cv):
+def _model_options(parser, cv, n_jobs=None):
     parser.add_argument(
         "--cv", type=_positive_int, default=cv, help="folds (default: %(default)s)"
     )
     parser.add_argument(
-        "--n-jobs", type=int, default=None, help="parallel jobs for cross-validation"
+        "--n-jobs",
+        type=int,
+        default=n_jobs,
+        help="parallel jobs for cross-validation (default: %(default)s; -1: all cores)",
     )
 
 

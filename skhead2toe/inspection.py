@@ -296,12 +296,14 @@ def _splits(cv, X, y):
     return list(check_cv(cv, y, classifier=True).split(X, y))
 
 
-def _cv_scores(estimator, X, y, splits, scoring):
+def _cv_scores(estimator, X, y, splits, scoring, n_jobs=None):
     # One layer's fits are small (hundreds of columns): threaded BLAS costs more
     # to wake than it saves, and one thread makes the demo's probes 8x faster
     # (benchmarks/bench_head2toe.py). Spend cores on layers instead (n_jobs).
     with one_blas_thread():
-        return cross_val_score(clone(estimator), X, y, cv=splits, scoring=scoring)
+        return cross_val_score(
+            clone(estimator), X, y, cv=splits, scoring=scoring, n_jobs=n_jobs
+        )
 
 
 def probe_layers(
@@ -501,6 +503,7 @@ def domain_affinity(
     estimator=None,
     cv=5,
     scoring=None,
+    n_jobs=None,
 ):
     r"""Domain affinity of a target task to the source task (Head2Toe).
 
@@ -545,6 +548,8 @@ def domain_affinity(
         As in :func:`~sklearn.model_selection.check_cv`.
     scoring : str or callable, default=None
         As in :func:`~sklearn.model_selection.cross_val_score`; None: accuracy.
+    n_jobs : int, default=None
+        Folds fitted in parallel (joblib).
 
     Returns
     -------
@@ -588,11 +593,11 @@ def domain_affinity(
     X_last, y = _check_Xy(X_last, y, "X_last")
     estimator = default_probe() if estimator is None else estimator
     splits = _splits(cv, X_last, y)
-    linear_scores = _cv_scores(estimator, X_last, y, splits, scoring)
+    linear_scores = _cv_scores(estimator, X_last, y, splits, scoring, n_jobs)
     scratch_scores = None
     if X_scratch is not None:
         X_scratch, _ = _check_Xy(X_scratch, y, "X_scratch")
-        scratch_scores = _cv_scores(estimator, X_scratch, y, splits, scoring)
+        scratch_scores = _cv_scores(estimator, X_scratch, y, splits, scoring, n_jobs)
         scratch_score = scratch_scores.mean()
     elif not isinstance(scratch_score, Real) or not np.isfinite(scratch_score):
         raise ValueError(

@@ -14,6 +14,7 @@ from helpers import deny_writes_in
 from PIL import Image
 
 from skhead2toe._cli import main
+from skhead2toe._demo import split_timings
 
 TINY = [
     "--backbone",
@@ -241,6 +242,19 @@ def test_demo_writes_table_results_and_plots(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(png) in printed
     assert _leftovers(out) == []
+    # the random-weights extraction is a stage of its own, counted as extraction
+    timings = results["timings_s"]
+    assert "extracting random-weights features" in timings
+    extraction, head = split_timings(timings)
+    assert extraction == pytest.approx(
+        timings["extracting features"] + timings["extracting random-weights features"]
+    )
+    assert head == pytest.approx(
+        sum(timings[k] for k in ("Linear", "All layers + L2", "Head2Toe"))
+        + timings["domain affinity"]
+        + timings["transferability probes (pretrained and random weights)"]
+    )
+    assert f"head work: {head:.1f} s" in printed
 
 
 # --------------------------------------------------------------------------

@@ -338,6 +338,11 @@ def test_domain_affinity_with_scratch_inputs(data):
     assert res.affinity > 0.3  # informative "pretrained" features vs noise
     flipped = domain_affinity(X_scratch, y, X_scratch=X_last, estimator=probe, cv=4)
     assert flipped.affinity == pytest.approx(-res.affinity)
+    parallel = domain_affinity(
+        X_last, y, X_scratch=X_scratch, estimator=probe, cv=4, n_jobs=2
+    )
+    np.testing.assert_allclose(parallel.linear_scores, res.linear_scores)
+    np.testing.assert_allclose(parallel.scratch_scores, res.scratch_scores)
 
 
 def test_domain_affinity_errors(data):

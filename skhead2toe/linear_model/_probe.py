@@ -23,7 +23,7 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import _fit_context, clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
@@ -63,9 +63,12 @@ class _ProbeBase(LinearClassifierMixin):
     def _fit_all_rows(self, data, Cs):
         """Fit the path ``Cs`` on every row and keep its last point."""
         every = np.arange(data[0].shape[0])
-        W, b, result = next(_path(data, every, Cs, self._params(), last_only=True))
+        self._set_fit(*next(_path(data, every, Cs, self._params(), last_only=True)))
+
+    def _set_fit(self, W, b, result):
+        """The fitted model and its diagnostics from a solve on all rows."""
         warn_if_not_converged(
-            result, "The L2 probe", tol=self.tol, max_iter=self.max_iter
+            result, "The L2 probe", tol=self.tol, max_iter=self.max_iter, stacklevel=4
         )
         self._W, self._b = W, b
         self.dual_gap_, self.objective_ = result.dual_gap, result.primal
@@ -304,15 +307,22 @@ class LinearProbeCV(_ProbeBase):
         check_folds(folds, onehot, weights, self.classes_, self.cv)
         G = gram(X) if X.shape[1] > min(len(t) for t, _ in folds) else None
         data = (X, onehot, weights, G)
-        jobs = (delayed(self._fold_scores)(data, fold) for fold in folds)
-        self.scores_ = np.array(Parallel(n_jobs=self.n_jobs)(jobs))
+        jobs = [delayed(self._fold_scores)(data, fold) for fold in folds]
+        # In parallel, the path on all rows runs next to the folds rather than
+        # after them, at the price of its C's above the chosen one.
+        ahead = effective_n_jobs(self.n_jobs) > 1
+        if ahead:
+            jobs.append(delayed(_all_rows_path)(data, self.Cs_, self._params()))
+        out = Parallel(n_jobs=self.n_jobs)(jobs)
+        self.scores_ = np.array(out[: len(folds)])
         self.mean_scores_ = self.scores_.mean(axis=0)
         top = self.mean_scores_.max()
-        best = int(
-            np.flatnonzero(self.mean_scores_ >= top - 1e-12)[0]
-        )  # ties: smaller C
+        best = int(np.flatnonzero(self.mean_scores_ >= top - 1e-12)[0])  # ties: small C
         self.C_ = float(self.Cs_[best])
-        self._fit_all_rows(data, self.Cs_[: best + 1])
+        if ahead:
+            self._set_fit(*out[-1][best])
+        else:
+            self._fit_all_rows(data, self.Cs_[: best + 1])
         return self
 
     def _fold_scores(self, data, fold):
@@ -344,6 +354,11 @@ def _C_grid(Cs):
     if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
         raise ValueError(f"Cs must be positive finite values, got {Cs}.")
     return Cs
+
+
+def _all_rows_path(data, Cs, params):
+    """Every point of the path on all the rows, as a list."""
+    return list(_path(data, np.arange(data[0].shape[0]), Cs, params))
 
 
 def _path(data, rows, Cs, params, last_only=False):
