@@ -45,9 +45,9 @@ from skhead2toe.inspection import (  # noqa: E402
 from skhead2toe.linear_model import LinearProbe  # noqa: E402
 
 
-def _timed(fn):
+def _timed(fn, *args, **kwargs):
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
 
@@ -103,11 +103,11 @@ def _probes(d, last, version, n_jobs, cv):
         if version == "before":
             probe = _old_grid_probe(cv)
             with _blas_one_thread():
-                _, t = _timed(lambda: probe.fit(d["Z_train"][:, cols], d["y_train"]))
+                _, t = _timed(probe.fit, d["Z_train"][:, cols], d["y_train"])
             C = probe.best_params_["C"]
         else:
             probe = ex.l2_probe(cv=cv, n_jobs=n_jobs)
-            _, t = _timed(lambda: probe.fit(d["Z_train"][:, cols], d["y_train"]))
+            _, t = _timed(probe.fit, d["Z_train"][:, cols], d["y_train"])
             C = probe.C_
         acc = float(probe.score(d["Z_test"][:, cols], d["y_test"]))
         out[name] = {"seconds": t, "test_accuracy": acc, "C": C}
@@ -125,8 +125,11 @@ def _affinity(d, last, C, version, cv):
     with _blas_one_thread():
         res, t = _timed(
             lambda: domain_affinity(
-                d["Z_train"][:, last], d["y_train"], X_scratch=pixels,
-                estimator=est, cv=cv,
+                d["Z_train"][:, last],
+                d["y_train"],
+                X_scratch=pixels,
+                estimator=est,
+                cv=cv,
             )  # fmt: skip
         )
     return float(res.affinity), t
@@ -136,10 +139,10 @@ def _layer_probes(d, version, n_jobs, cv):
     scores, total = [], 0.0
     for Z in (d["Z_train"], d["Z_random"]):
         if version == "before":
-            s, t = _timed(lambda: _old_probe_layers(Z, d["y_train"], d["groups"], cv))
+            s, t = _timed(_old_probe_layers, Z, d["y_train"], d["groups"], cv)
         else:
             r, t = _timed(
-                lambda: probe_layers(Z, d["y_train"], d["groups"], cv=cv, n_jobs=n_jobs)
+                probe_layers, Z, d["y_train"], d["groups"], cv=cv, n_jobs=n_jobs
             )
             s = r.mean_scores
         scores.append(s)
@@ -194,8 +197,9 @@ def _print(report):
         print(f"{name}: test accuracy {pb['test_accuracy']:.4f} (C={pb['C']:g}) "
               f"before, {pa['test_accuracy']:.4f} (C={pa['C']:g}) after")  # fmt: skip
     lb, la = (np.array(report["layer_scores"][v]) for v in ("before", "after"))
-    print(f"per-layer probe scores: largest difference {100 * np.abs(la - lb).max():.2f}"
-          " points (36 curves' points)")  # fmt: skip
+    gap = 100 * np.abs(la - lb).max()
+    print(f"per-layer probe scores: largest difference {gap:.2f} points "
+          f"({la.size} points of the two curves)")  # fmt: skip
     print(f"Head2Toe test accuracy {report['head2toe_test_accuracy']:.4f}")
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,6 +47,21 @@ __all__ = ["DATASETS", "format_table", "run_demo", "split_timings"]
 
 def _say(message):
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _quiet_worker_restarts():
+    """Silence joblib's notice that it replaced a worker (results are unaffected).
+
+    loky restarts a worker whose memory grew by 300 MB, which the folds of a
+    15,000-feature CV do, and warns "A worker stopped while some jobs were
+    given to the executor" when jobs were queued: noise for a demo user.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="A worker stopped while some jobs", category=UserWarning
+        )
+        yield
 
 
 @contextmanager
@@ -150,7 +166,7 @@ def run_demo(
     last = last_layer_mask(feat.feature_groups_)
     # The heads run on one BLAS thread: threaded OpenBLAS is slower on these
     # small problems. Extraction above is torch's.
-    with one_blas_thread():
+    with one_blas_thread(), _quiet_worker_restarts():
         heads, rows, paired = _fit_heads(
             (Z_train, y_train, Z_test, y_test), last, cv, n_jobs, random_state, timings
         )
@@ -309,7 +325,10 @@ def _plots(
         control_feat = random_weights_featurizer(feat, random_state=random_state)
         control_feat.set_params(cache=None)
         Z_random = control_feat.fit_transform(X_train)
-    with _stage("transferability probes (pretrained and random weights)", timings):
+    with (
+        _stage("transferability probes (pretrained and random weights)", timings),
+        _quiet_worker_restarts(),
+    ):
         probes = probe_layers(
             Z_train, y_train, feat, cv=cv, n_jobs=n_jobs, progress=True
         )

@@ -595,6 +595,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
     from sklearn.base import clone
 
     from skhead2toe.inspection import domain_affinity, random_weights_featurizer
+    from skhead2toe.linear_model import LinearProbe
 
     X_train, X_test, y_train, y_test = load_task(
         task, cfg.n_train, cfg.n_test, cfg.random_state
@@ -623,10 +624,10 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
             last.sum(),
             t,
             extraction,
-            C=linear.best_params_["C"],
+            C=linear.C_,
         ),
     )
-    details["linear_C"] = linear.best_params_["C"]
+    details["linear_C"] = linear.C_
 
     if CONTROL in methods:
         with Timer() as t:
@@ -648,7 +649,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 ctrl.score(C_test, y_test_i),
                 C_train.shape[1],
                 t,
-                C=ctrl.best_params_["C"],
+                C=ctrl.C_,
             ),
         )
 
@@ -665,7 +666,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
                 Z_train.shape[1],
                 t,
                 extraction,
-                C=every.best_params_["C"],
+                C=every.C_,
             ),
         )
 
@@ -753,7 +754,7 @@ def run_task(task, cfg, *, methods=METHODS, log=print):
             Z_train[:, last],
             y_train_i,
             X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
-            estimator=linear.best_estimator_,
+            estimator=LinearProbe(C=linear.C_),
             cv=cfg.cv,
         )
     for r in rows:

@@ -72,7 +72,7 @@ def _probe_on(split, cols, cfg):
         probe.predict(split.Z_test[:, cols]),
         int(np.sum(cols)),
         warned,
-        {"C": probe.best_params_["C"]},
+        {"C": probe.C_},
     )
 
 

@@ -165,6 +165,7 @@ def screen_variants(args, argv):
     """Domain affinity of every variant in :data:`_baselines.VARIANTS`."""
     from skhead2toe import MultiLayerFeaturizer
     from skhead2toe.inspection import domain_affinity
+    from skhead2toe.linear_model import LinearProbe
 
     torch.set_num_threads(args.threads)
     cfg = make_config(args)
@@ -191,7 +192,7 @@ def screen_variants(args, argv):
                 Z,
                 y_train,
                 X_scratch=X_train.reshape(len(X_train), -1) / 255.0,
-                estimator=probe.best_estimator_,
+                estimator=LinearProbe(C=probe.C_),
                 cv=cfg.cv,
             )
             rows.append(
