@@ -75,13 +75,35 @@ class RowBasis:
         return self._M is not None
 
     def to_columns(self, Z):
-        """``Q Z``: coefficients on the design mapped to the columns."""
+        """``Q Z``: coefficients on the design mapped to the columns.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (r, K)
+            Coefficients of ``design``.
+
+        Returns
+        -------
+        W : ndarray of shape (d, K)
+            The same model on the columns (``Z`` itself without a basis).
+        """
         if self._M is None:
             return Z
         return self._X.T @ (self._M @ Z).astype(self._X.dtype, copy=False)
 
     def from_columns(self, W):
-        """``Q^T W``: column coefficients projected on the design (warm starts)."""
+        """``Q^T W``: column coefficients projected on the design (warm starts).
+
+        Parameters
+        ----------
+        W : ndarray of shape (d, K)
+            Coefficients of the columns.
+
+        Returns
+        -------
+        Z : ndarray of shape (r, K)
+            Their projection on ``design`` (``W`` itself without a basis).
+        """
         if self._M is None:
             return W
         return self._M.T @ (self._X @ W.astype(self._X.dtype, copy=False))
