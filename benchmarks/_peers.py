@@ -507,3 +507,50 @@ def run_sklearn_lr(X, y, l2, tol=1e-6, max_iter=10_000, solver="lbfgs"):
     W = np.asarray(model.coef_, dtype=np.float64).T
     b = np.asarray(model.intercept_, dtype=np.float64)
     return W, b, seconds, int(np.max(model.n_iter_))
+
+
+#: adelie's coordinate-descent and IRLS tolerances, loosest first.
+ADELIE_LADDER = [1e-7, 1e-9, 1e-11]
+ADELIE_SCRIPT = os.path.join(os.path.dirname(__file__), "_adelie_fit.py")
+
+
+def adelie_python(path=None):
+    """The interpreter of adelie's environment, or None if there is none.
+
+    adelie needs numpy < 2, so it lives in its own environment (by default
+    ``benchmarks/.venv-adelie``: ``python -m venv benchmarks/.venv-adelie &&
+    benchmarks/.venv-adelie/bin/pip install "numpy<2" adelie``).
+    """
+    if path is None:
+        path = os.path.join(os.path.dirname(__file__), ".venv-adelie", "bin", "python")
+    if not os.path.exists(path):
+        return None
+    probe = subprocess.run(
+        [path, "-c", "import adelie"], capture_output=True, text=True, check=False
+    )
+    return path if probe.returncode == 0 else None
+
+
+def run_adelie(X, y, alpha, alpha_max_, tol, python, n_lambdas=11):
+    """adelie's grouped multinomial lasso on an 11-point path down to ``alpha``.
+
+    Its objective is ``(1/K)`` times ours with unit penalty factors and
+    ``lambda = alpha / K`` (its ``lambda_max`` is our ``alpha_max / K``), so the
+    path runs over ``geomspace(alpha_max, alpha, n_lambdas) / K``. The time is
+    that of the ``grpnet`` call inside its process.
+
+    Returns
+    -------
+    W : ndarray (d, K)
+    b : ndarray (K,)
+    seconds : float
+    """
+    classes, codes = np.unique(y, return_inverse=True)
+    K = len(classes)
+    lmdas = np.geomspace(alpha_max_, alpha, n_lambdas) / K
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
+        np.savez(src, X=X, Y=np.eye(K)[codes], lmdas=lmdas, tol=tol, irls_tol=tol)
+        subprocess.run([python, ADELIE_SCRIPT, src, dst], check=True)
+        out = np.load(dst)
+        return out["W"], out["b"], float(out["seconds"])

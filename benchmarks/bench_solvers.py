@@ -15,7 +15,9 @@ For every problem (Head2Toe-shaped synthetic features, or real features from an
    every solver alike (glmnet's repeats run inside R);
 3. peers in the same run: R's glmnet (single lambda, and glmnet's default
    lambda spacing down to ``alpha``; time of the glmnet call inside R),
-   ``group-lasso`` (capped, its suboptimality at the cap is reported) and
+   adelie (an 11-point path to ``alpha``, in its own environment: it needs
+   numpy < 2; see ``_peers.adelie_python``), ``group-lasso`` (capped, its
+   suboptimality at the cap is reported) and
    scikit-learn's ``LogisticRegression`` (L2 only, ``l2 = 1e-3``, as a speed
    reference against its own reference optimum);
 4. a 20-alpha warm-started path (``group_lasso_path``) down to
@@ -44,7 +46,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _peers import (  # noqa: E402
+    ADELIE_LADDER,
     GlmnetData,
+    adelie_python,
     alpha_max,
     best_of,
     duality_gap,
@@ -52,6 +56,7 @@ from _peers import (  # noqa: E402
     primal_objective,
     relative_suboptimality,
     rscript_available,
+    run_adelie,
     run_group_lasso_capped,
     run_sklearn_lr,
 )
@@ -60,6 +65,7 @@ from _problems import (  # noqa: E402
     load_digits_features,
     load_features,
 )
+from _summary import print_summary  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.path.join(HERE, ".cache", "featurizer")
@@ -304,6 +310,10 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
                         rec, row, name, "thresh", lad, args, note
                     )
 
+            # ---- adelie (PyPI, its own environment)
+            if args.adelie_python:
+                entry["adelie"] = _bench_adelie(X, y, alpha, am, F_star, rec, row, args)
+
             # ---- group-lasso (PyPI)
             if args.group_lasso_cap > 0:
                 try:
@@ -342,6 +352,17 @@ def bench_problem(problem, args, rec, glmnet_ok, ours_ok, devices):
         if glm is not None:
             glm.close()
     return summary
+
+
+def _bench_adelie(X, y, alpha, am, F_star, rec, row, args):
+    """adelie's 11-point path to ``alpha``, its tolerance ladder to the target."""
+
+    def run(tol):
+        W, b, s = run_adelie(X, y, alpha, am, tol, args.adelie_python)
+        return W, b, s, -1
+
+    lad = ladder(run, ADELIE_LADDER, F_star, args.target, X, y, alpha, args.adelie_cap)
+    return _record_ladder(rec, row, "adelie-path", "tol", lad, args, "11 lambdas")
 
 
 def _record_ladder(rec, row, name, what, lad, args, note=""):
@@ -473,57 +494,6 @@ def _bench_path(X, y, am, rec, base, args, summary):
             e["path-ratio"] = s_path / s_single
 
 
-def _lr_ratio(best, entry):
-    """Our fastest time to target over one default-tol LogisticRegression."""
-    lr = entry.get("sklearn-LR-default")
-    return f"{best / lr:.2f}" if best and lr else "-"
-
-
-def print_summary(summaries, target):
-    print(f"\n=== Time to relative suboptimality <= {target:g} (seconds)")
-    head = (
-        f"{'problem':<26}{'a/amax':>7}{'newton':>9}{'fista':>9}{'torch':>9}"
-        f"{'glm-1':>9}"
-        f"{'glm-path':>9}{'glm/ours':>9}{'grplasso':>18}{'gl/ours':>9}"
-        f"{'LR':>8}{'path/1':>7}{'ours/LR':>8}"
-    )
-    print(head)
-
-    def fmt(v):
-        if v is None:
-            return "-"
-        s, sub, ok = v
-        return f"{s:.2f}" if ok else f">{s:.1f}"
-
-    for e in summaries:
-        ours = [
-            v[0]
-            for k, v in e.items()
-            if k.startswith("ours-") and v[2] and k.endswith("cpu")
-        ]
-        best = min(ours) if ours else None
-        glm = [e[k][0] for k in ("glmnet-single", "glmnet-path") if k in e and e[k][2]]
-        glm_ratio = f"{min(glm) / best:.1f}" if glm and best else "-"
-        gl = e.get("group-lasso")
-        gl_txt, gl_ratio = "-", "-"
-        if gl:
-            gl_txt = f"{gl[0]:.1f} ({gl[1]:.0e})" if not gl[2] else f"{gl[0]:.2f}"
-            if best:
-                gl_ratio = (">" if not gl[2] else "") + f"{gl[0] / best:.0f}"
-        torch_cpu = e.get("ours-torch-cpu")
-        pr = e.get("path-ratio")
-        print(
-            f"{e['problem']:<26}{e['frac']:>7g}{fmt(e.get('ours-newton-cpu')):>9}"
-            f"{fmt(e.get('ours-fista-cpu')):>9}"
-            f"{fmt(torch_cpu):>9}{fmt(e.get('glmnet-single')):>9}"
-            f"{fmt(e.get('glmnet-path')):>9}{glm_ratio:>9}{gl_txt:>18}"
-            f"{gl_ratio:>9}{fmt(e.get('sklearn-LR')):>8}"
-            f"{(f'{pr:.2f}' if pr else '-'):>7}{_lr_ratio(best, e):>8}"
-        )
-        if "ours-torch-cuda" in e:
-            print(f"{'':<26}{'':>7}  torch-cuda: {fmt(e['ours-torch-cuda'])}")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -560,6 +530,19 @@ def main(argv=None):
         help="also time solver='torch' on CUDA (default: if available)",
     )
     p.add_argument("--no-glmnet", action="store_true")
+    p.add_argument(
+        "--adelie-python",
+        default=None,
+        help="python of an environment with adelie and numpy < 2 (default: "
+        "benchmarks/.venv-adelie if it exists)",
+    )
+    p.add_argument("--no-adelie", action="store_true")
+    p.add_argument(
+        "--adelie-cap",
+        type=float,
+        default=120.0,
+        help="seconds of adelie fits per tolerance ladder",
+    )
     p.add_argument("--no-lr", dest="lr", action="store_false")
     p.add_argument("--no-path", dest="path", action="store_false")
     p.add_argument(
@@ -627,6 +610,7 @@ def main(argv=None):
 
     ours_ok = _ours_available()
     glmnet_ok = not args.no_glmnet and rscript_available()
+    args.adelie_python = None if args.no_adelie else adelie_python(args.adelie_python)
     devices = ["cpu"]
     try:
         import torch
@@ -639,7 +623,9 @@ def main(argv=None):
     print(
         f"# {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cpus, numpy {np.__version__}, torch {torch_info}, "
-        f"glmnet {'yes' if glmnet_ok else 'no'}, threads {args.threads or 'all'}"
+        f"glmnet {'yes' if glmnet_ok else 'no'}, "
+        f"adelie {'yes' if args.adelie_python else 'no'}, "
+        f"threads {args.threads or 'all'}"
     )
 
     if args.features:
