@@ -502,6 +502,13 @@ def main(argv=None):
     p.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 100000])
     p.add_argument("--classes", type=int, nargs="+", default=[10, 100])
     p.add_argument(
+        "--samples",
+        type=int,
+        default=1000,
+        help="n of the synthetic problems (glmnet needs 2 per class: K=397 wants "
+        "more than 1000)",
+    )
+    p.add_argument(
         "--alphas",
         type=float,
         nargs="+",
@@ -633,7 +640,9 @@ def main(argv=None):
     elif args.digits:
         problems = [load_digits_features(CACHE)]
     else:
-        problems = benchmark_problems(args.sizes, args.classes, random_state=args.seed)
+        problems = benchmark_problems(
+            args.sizes, args.classes, n=args.samples, random_state=args.seed
+        )
     rec = Recorder(args.out)
     summaries = []
     t0 = time.perf_counter()
