@@ -243,7 +243,6 @@ class LinearProbeCV(_ProbeBase):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skhead2toe.linear_model import LinearProbeCV
     >>> X, y = load_digits(return_X_y=True)
