@@ -1,0 +1,98 @@
+"""From the image arguments to features: paths, unreadable images, the featurizer."""
+
+import sys
+from pathlib import Path
+
+from skhead2toe._cli._errors import _Failure, _one_line, _UsageError
+from skhead2toe._cli._options import _layers
+
+
+def _images(inputs, skip_bad=False, command="extract"):
+    """Image paths (and labels for a single folder of class sub-folders)."""
+    from skhead2toe import datasets
+
+    if len(inputs) == 1 and Path(inputs[0]).is_dir():
+        paths, labels = datasets.load_image_folder(inputs[0])
+    else:
+        for item in inputs:
+            path = Path(item)
+            if path.is_dir():
+                raise _UsageError(
+                    f"{item!r} is a folder: give one folder of class sub-folders, "
+                    "or image files"
+                )
+            if not path.is_file():
+                raise FileNotFoundError(f"image file {item!r} does not exist")
+        paths, labels = list(inputs), None
+    if skip_bad:
+        paths, labels = _readable(paths, labels, command)
+    return paths, labels
+
+
+def _image_problem(path, i):
+    """Why image file ``path`` (item ``i``) cannot be read, or None if it can.
+
+    It is read as the featurizer reads it (decoding, modes, value checks), so an
+    image that passes here is not rejected by the extraction later.
+    """
+    from skhead2toe.feature_extraction._images import read_image_file
+
+    try:
+        read_image_file(path, i)
+    except (OSError, ValueError) as exc:
+        return _one_line(exc)
+    return None
+
+
+def _readable(paths, labels, command):
+    """Drop (and report on stderr) the images that cannot be decoded."""
+    keep = []
+    for i, path in enumerate(paths):
+        problem = _image_problem(path, i)
+        if problem is None:
+            keep.append(i)
+        else:
+            print(f"skhead2toe {command}: skipped {path}: {problem}", file=sys.stderr)
+    n_bad = len(paths) - len(keep)
+    if n_bad:
+        print(
+            f"skhead2toe {command}: skipped {n_bad} of {len(paths)} images that "
+            f"cannot be read; using the other {len(keep)}",
+            file=sys.stderr,
+        )
+    if not keep:
+        raise _Failure(f"no readable image among the {len(paths)} given")
+    return [paths[i] for i in keep], None if labels is None else labels[keep]
+
+
+def _featurizer(args):
+    from skhead2toe import MultiLayerFeaturizer
+
+    pretrained = (
+        False if args.random_weights else (args.weights if args.weights else True)
+    )
+    return MultiLayerFeaturizer(
+        args.backbone,
+        layers=_layers(args),
+        target_size=args.target_size,
+        pretrained=pretrained,
+        image_size=args.image_size,
+        device=args.device,
+        batch_size=args.batch_size,
+        cache=args.cache,
+        progress="auto",
+        random_state=args.seed,
+    )
+
+
+def _features(feat, paths, args):
+    """``feat.fit_transform(paths)``; an unreadable image's error hints --skip-bad."""
+    try:
+        return feat.fit_transform(paths)
+    except (OSError, ValueError) as exc:
+        message = _one_line(exc)
+        if args.skip_bad or not any(path in message for path in paths):
+            raise
+        raise _Failure(
+            f"{message} (--skip-bad skips the images that cannot be read)"
+        ) from exc
