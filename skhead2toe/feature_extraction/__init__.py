@@ -45,6 +45,7 @@ __getattr__, __dir__, __all__ = lazy_attributes(
             "list_layers",
         ],
         ".featurizer": ["MultiLayerFeaturizer"],
+        "._dask": ["dask_transform"],
         "._images": ["to_model_input"],
     },
 )

@@ -18,6 +18,7 @@ from torch import nn
 from .. import __version__
 from .._device import resolve_device
 from ._cache import FeatureCache, cache_dir, params_key
+from ._dask import is_dask_array, transform_dask_array
 from ._hooks import (
     CLS_TOKEN_MODES,
     ShapeProbe,
@@ -353,10 +354,13 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, tensor or list of paths / PIL images
+        X : array-like, tensor, list of paths / PIL images, or dask array
             ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` images (uint8
             0..255 or float 0..1), or a list of image paths, PIL images or
-            per-image arrays.
+            per-image arrays. A :class:`dask.array.Array` of images chunked
+            along the first axis only (or a 1-D one of paths) gives a lazy
+            dask array of features, one task per chunk: see
+            :func:`~skhead2toe.feature_extraction.dask_transform`.
         out : ndarray, str, path-like or None, default=None
             Where to write the result: None allocates an array; an existing
             float32 array (or ``np.memmap``) of shape ``(N, n_features_out_)``
@@ -370,9 +374,12 @@ class MultiLayerFeaturizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         features : ndarray of shape (N, n_features_out_)
-            float32 features (``out`` when given).
+            float32 features (``out`` when given; a lazy dask array chunked as
+            ``X`` along the first axis for a dask ``X``).
         """
         check_is_fitted(self, "layer_names_")
+        if is_dask_array(X):  # lazy features, one task per chunk of images
+            return transform_dask_array(self, X, out)
         source = as_source(X)
         if isinstance(out, str | os.PathLike):
             return write_npy(
