@@ -123,7 +123,8 @@ def dask_transform(featurizer, X, *, chunk_size=None):
     >>> from skhead2toe.datasets import load_digits_images
     >>> from skhead2toe.feature_extraction import dask_transform
     >>> X, y = load_digits_images()
-    >>> feat = MultiLayerFeaturizer(image_size=32, target_size=64).fit(X[:4])
+    >>> feat = MultiLayerFeaturizer(image_size=32, target_size=64, batch_size=4)
+    >>> feat = feat.fit(X[:4])
     >>> Z = dask_transform(feat, da.from_array(X[:8], chunks=(4, -1, -1)))
     >>> Z.chunks == ((4, 4), (feat.n_features_out_,))
     True
