@@ -1,5 +1,7 @@
 """From the image arguments to features: paths, unreadable images, the featurizer."""
 
+import glob
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +29,66 @@ def _images(inputs, skip_bad=False, command="extract"):
     if skip_bad:
         paths, labels = _readable(paths, labels, command)
     return paths, labels
+
+
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+def _image_files(inputs):
+    """The image files that files, folders and globs name: each once, in order.
+
+    A folder gives every image file below it (recursively); a glob (expanded
+    here, so a quoted one works too) gives the image files and the images of
+    the folders it matches. Image files are those with an image suffix, and
+    hidden files and folders are skipped, as in
+    :func:`skhead2toe.datasets.load_image_folder`; a file named explicitly is
+    taken whatever its name.
+    """
+    found = {}
+    for item in inputs:
+        for path in _named_by(item):
+            found.setdefault(path, None)
+    return list(found)
+
+
+def _named_by(item):
+    """The image files one argument names (a file, a folder or a glob)."""
+    path = Path(item)
+    if path.is_file():
+        return [item]
+    if path.is_dir():
+        return _folder_images(path, item)
+    if _GLOB_CHARACTERS.isdisjoint(item):
+        raise FileNotFoundError(f"image file or folder {item!r} does not exist")
+    files = []
+    for match in sorted(glob.glob(item, recursive=True)):
+        if Path(match).is_dir():
+            files += _folder_images(Path(match), match, required=False)
+        elif _is_image(Path(match)):
+            files.append(match)
+    if not files:
+        raise _Failure(f"no image file matches {item!r}")
+    return files
+
+
+def _is_image(path, root=None):
+    """Whether ``path`` has an image suffix and no hidden part below ``root``."""
+    from skhead2toe.datasets import IMAGE_EXTENSIONS, _hidden
+
+    parts = path.relative_to(root).parts if root is not None else (path.name,)
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not any(map(_hidden, parts))
+
+
+def _folder_images(root, item, required=True):
+    """The image files below folder ``root`` (argument ``item``), sorted."""
+    from skhead2toe.datasets import IMAGE_EXTENSIONS
+
+    files = sorted(p for p in root.rglob("*") if p.is_file() and _is_image(p, root))
+    if required and not files:
+        raise _Failure(
+            f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in folder {item!r}"
+        )
+    return [os.fspath(p) for p in files]
 
 
 def _image_problem(path, i):
@@ -87,8 +149,13 @@ def _featurizer(args):
 
 def _features(feat, paths, args):
     """``feat.fit_transform(paths)``; an unreadable image's error hints --skip-bad."""
+    return _hinting_skip_bad(feat.fit_transform, paths, args)
+
+
+def _hinting_skip_bad(extract, paths, args):
+    """``extract(paths)``; an unreadable image's error hints --skip-bad."""
     try:
-        return feat.fit_transform(paths)
+        return extract(paths)
     except (OSError, ValueError) as exc:
         message = _one_line(exc)
         if args.skip_bad or not any(path in message for path in paths):
