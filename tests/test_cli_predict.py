@@ -407,3 +407,48 @@ def test_help_shows_predict_and_its_examples(capsys):
     out = capsys.readouterr().out
     assert "skhead2toe predict model.joblib new/ -o predictions.csv" in out
     assert "--top-k K" in out and "--features FILE.npz" in out
+
+
+def test_a_failed_write_leaves_the_old_output_and_no_temporary_file(
+    folder, model_file, tmp_path, capsys, monkeypatch
+):
+    import os
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    out = tmp_path / "p.csv"
+    out.write_text("previous\n")
+    argv = ["predict", str(model_file), *_images(folder, "cat")[:2], "-o", str(out)]
+    assert main(argv) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {str(out)!r}: No space left on device" in err
+    assert out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+@pytest.mark.parametrize(
+    ("device", "status", "message"),
+    [
+        ("cuda", 1, "--device cuda: "),
+        ("gpu0", 2, "--device 'gpu0' is not a torch device"),
+    ],
+)
+def test_a_device_this_machine_lacks_fails_before_any_work(
+    device, status, message, folder, model_file, tmp_path, capsys, monkeypatch, no_work
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    argv = ["predict", str(model_file), str(folder), "--device", device]
+    argv += ["-o", str(tmp_path / "p.csv")]
+    if status == 2:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    else:
+        assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
