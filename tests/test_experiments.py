@@ -173,11 +173,11 @@ def _number_sequences(path):
     "path",
     [
         ROOT / "skhead2toe" / "_demo.py",
-        ROOT / "skhead2toe" / "_cli.py",
+        *sorted((ROOT / "skhead2toe" / "_cli").glob("*.py")),
         BENCHMARKS / "bench_fashion_selection.py",
         *sorted((BENCHMARKS / "transfer").glob("*.py")),
     ],
-    ids=lambda p: p.name,
+    ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_no_grid_is_declared_again(path):
     grids = {PROBE_CS, L1_CS, KEEP_FRACTIONS}
