@@ -111,13 +111,14 @@ def device_info():
 def _describe(info):
     if not info:
         return "device: unknown (the device-info step wrote nothing)"
-    versions = f"torch {info['torch']}, CUDA {info['torch_cuda']}"
-    if not info["cuda_available"]:
+    get = info.get
+    versions = f"torch {get('torch')}, CUDA {get('torch_cuda')}"
+    if not get("cuda_available"):
         return f"{NO_CUDA} ({versions}; torch.cuda.is_available() is False)"
     return (
-        f"CUDA device: {info['device_name']} ({info['memory_gib']} GiB, capability "
-        f"{info['capability']}, driver {info['driver']}), {versions}, "
-        f"cuDNN {info['cudnn']}, {info['cpu_count']} CPUs"
+        f"CUDA device: {get('device_name')} ({get('memory_gib')} GiB, capability "
+        f"{get('capability')}, driver {get('driver')}), {versions}, "
+        f"cuDNN {get('cudnn')}, {get('cpu_count')} CPUs"
     )
 
 
@@ -366,18 +367,26 @@ def _summary_lines(report):
     for row in bench.get("solver") or []:
         bound = ">" if row.get("speedup_is_lower_bound") else ""
         speed = f"{bound}{row['speedup']:.2f}x" if "speedup" in row else "n/a"
+        cpu = row["cpu"]["seconds"]
+        cpu = "unfinished" if cpu is None else f"{cpu:.3f} s"
         lines.append(
-            f"  solver d={row['d']} K={row['K']}: torch-cuda "
-            f"{row['gpu']['seconds']:.3f} s, cpu default {row['cpu']['seconds']} s, "
-            f"cpu/gpu {speed}"
+            f"  solver d={row['d']} K={row['K']}: torch-{row['device']} "
+            f"{row['gpu']['seconds']:.3f} s, cpu default {cpu}, cpu/gpu {speed}"
         )
     return lines
+
+
+def _all_passed(steps, tests):
+    """Every step exited 0 and ran CUDA tests, none skipped (this machine has CUDA)."""
+    ok = bool(steps) and all(step["returncode"] == 0 for step in steps)
+    return ok and tests is not None and tests["tests"] > 0 and not tests["skipped"]
 
 
 def collect(args):
     """Write ``<stem>.json`` and ``<stem>.txt`` from the steps' files; the status."""
     info = json.loads(Path(args.info).read_text()) if args.info else {}
     steps = _read_steps(args.steps)
+    tests = _junit_summary(args.junit)
     bench = {}
     for path in args.bench or []:
         if Path(path).is_file() and Path(path).stat().st_size:
@@ -386,7 +395,7 @@ def collect(args):
         status = "failed"
     elif not info["cuda_available"]:
         status = NO_CUDA
-    elif steps and all(s["returncode"] == 0 for s in steps):
+    elif _all_passed(steps, tests):
         status = "ok"
     else:
         status = "failed"
@@ -396,7 +405,7 @@ def collect(args):
         "commit": _git_commit(),
         "device": info,
         "steps": steps,
-        "tests": _junit_summary(args.junit),
+        "tests": tests,
         "benchmarks": bench or None,
     }
     lines = _summary_lines(report)
