@@ -110,6 +110,17 @@ def test_numpy_images_are_chunked(featurizer, digits, expected):
     np.testing.assert_allclose(Z.compute(), expected, rtol=0, atol=1e-6)
 
 
+def test_standard_statistics_travel_to_the_workers(client, digits):
+    feat = MultiLayerFeaturizer(
+        image_size=32, target_size=32, normalize="standard", batch_size=CHUNK
+    ).fit(digits[0][:12])
+    want = feat.transform(digits[0])
+    Z = feat.transform(da.from_array(digits[0], chunks=(CHUNK, -1, -1)))
+    # the statistics are in effect: the fitted rows are centred
+    assert np.abs(want[:12].mean(axis=0)).max() < 1e-4
+    np.testing.assert_allclose(Z.compute(), want, rtol=0, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def paths(digits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("digits")
