@@ -14,6 +14,8 @@ ALIASES, PRESETS
     Friendly backbone names and layer presets.
 to_model_input
     A loaded image batch to the normalised input a backbone takes.
+dask_transform
+    Extraction on Dask: images or file paths to a lazy array of features.
 
 Modules
 -------
@@ -27,6 +29,8 @@ _images
     Arrays, tensors, file paths and PIL images to batches, with clear errors.
 _cache
     The per-image on-disk feature cache.
+_dask
+    Extraction chunk by chunk on a Dask cluster, one backbone per worker.
 
 Names are loaded on first use, so importing this subpackage (or its torch-free
 ``_cache`` module) does not import torch.
