@@ -93,10 +93,8 @@ class _Network(nn.Module):
 
 def _timm_notrace():
     """Module types and functions timm keeps whole when it traces with fx."""
-    try:
-        from timm.layers import get_notrace_functions, get_notrace_modules
-    except ImportError:  # pragma: no cover - timm is a dependency
-        return (), ()
+    from timm.layers import get_notrace_functions, get_notrace_modules
+
     return tuple(get_notrace_modules()), tuple(get_notrace_functions())
 
 
@@ -106,7 +104,7 @@ def _code_modules(network):
         cls.__module__
         for module in network.modules()
         for cls in type(module).__mro__
-        if not cls.__module__.startswith("torch")
+        if cls.__module__.split(".")[0] not in ("torch", "builtins")
     }
     names |= {name for name in sys.modules if name.split(".")[0] == "timm"}
     return [sys.modules[name] for name in sorted(names) if name in sys.modules]
@@ -133,6 +131,7 @@ class _TapTracer(fx.Tracer):
     def __init__(self, wanted, network):
         leaf_types, functions = _timm_notrace()
         super().__init__(autowrap_functions=functions)
+        # fx's list of modules whose globals it patches (torch >= 1.10)
         self._autowrap_search = [*self._autowrap_search, *_code_modules(network)]
         self.leaf_types = (TapColumns, *leaf_types)
         self.wanted = wanted
