@@ -1,4 +1,4 @@
-"""Command line: ``skhead2toe demo | extract | fit | predict``.
+"""Command line: ``skhead2toe demo | extract | fit | predict | export``.
 
 Also ``python -m skhead2toe``.
 
@@ -11,24 +11,25 @@ is written by :func:`skhead2toe._io.atomic_write`, and its folder is checked to
 be writable before any work, so a failure or an interruption leaves neither a
 half-written output nor a temporary file.
 
-One module per command (``_demo``, ``_extract``, ``_fit``, ``_predict``), each
+One module per command (``_demo``, ``_extract``, ``_fit``, ``_predict``,
+``_export``), each
 with ``add_parser(sub)``, listed in ``_COMMANDS`` (a new command is a module and
 one entry there); what they share lives in ``_errors`` (the error boundary),
 ``_options`` (option types and groups), ``_checks`` (checks before the work,
-the atomic write), ``_images`` (image arguments and the featurizer) and
-``_features`` (the features ``.npz`` file).
+the atomic write), ``_images`` (image arguments and the featurizer),
+``_features`` (the features ``.npz`` file) and ``_model`` (the model file).
 """
 
 import argparse
 import sys
 
-from skhead2toe._cli import _demo, _extract, _fit, _predict
+from skhead2toe._cli import _demo, _export, _extract, _fit, _predict
 from skhead2toe._cli._errors import _is_user_error, _one_line, _UsageError
 
 __all__ = ["main"]
 
 # The commands, in the order ``skhead2toe --help`` lists them.
-_COMMANDS = (_demo, _extract, _fit, _predict)
+_COMMANDS = (_demo, _extract, _fit, _predict, _export)
 
 
 def _parser():
