@@ -9,10 +9,11 @@ data. Any sub-grid and any selection rule can then be evaluated offline
 (``_candidates_report.py``), and so can the best candidate in hindsight: an
 upper bound on what a selection rule can reach on this candidate set.
 
-The test accuracies come from one more "fold" of the same CV code, whose
-training part is the whole training set and whose held-out part is the test
-set: every candidate is fitted exactly as the CV fits it (same path, same warm
-starts, same refits), on all the training data, and scored on the test images.
+The test accuracies come from :func:`skhead2toe.linear_model.holdout_scores`:
+one more "fold" of the same CV code, whose training part is the whole training
+set and whose held-out part is the test set, so every candidate is fitted
+exactly as the CV fits it (same path, same warm starts, same refits) on all the
+training data, and scored on the test images.
 
 Usage (features come from the suite's cache; run ``run_suite.py`` first)::
 
@@ -47,65 +48,23 @@ def _log(message):
 
 
 def test_scores(head, split):
-    """Test accuracy of every candidate of ``head`` fitted on all its training data.
+    """Test accuracy, features and predictions of every candidate of ``head``.
 
-    One more fold of ``head``'s own CV code: training part = the training set,
-    held-out part = the test set. Uses private methods of the estimator on
-    purpose: the point is to fit each candidate exactly as the CV does.
+    :func:`~skhead2toe.linear_model.holdout_scores`: one more fold of ``head``'s
+    own CV code, whose training part is the training set and whose held-out
+    part is the test set.
     """
-    from skhead2toe.linear_model import _selection as sel
-    from skhead2toe.linear_model._backend import blas_threads, solver_function
-    from skhead2toe.linear_model._problem import make_groups
-    from skhead2toe.linear_model._rowspace import gram
+    from skhead2toe.linear_model import holdout_scores
 
-    X = np.vstack([split.Z_train, split.Z_test]).astype(np.float32)
-    y = np.concatenate([split.y_train, split.y_test])
-    n = len(split.y_train)
-    codes = np.searchsorted(head.classes_, y)
-    onehot = np.eye(len(head.classes_))[codes]
-    c = np.full(len(y), 1.0 / len(y))
-    groups = make_groups(head.groups, X.shape[1], head.group_weights)
-    fractions = list(head.keep_fractions_)
-    candidates = head._candidates(fractions, len(head.refit_l2s_))
-    assert len(candidates) == len(head.cv_results_["candidate"])
-    fold = (np.arange(n), np.arange(n, len(y)))
-    wanted = any(cand.kind == sel.ALL for cand in candidates)
-    gram_all = gram(X) if wanted and not head.renormalize else None
-    solve = solver_function(head.solver, head.device)
-    predictions = []
-
-    def recorder(model, X_test, y_test, sample_weight=None):
-        pred = model.predict(X_test)
-        predictions.append(pred)
-        return float(np.mean(pred == y_test))
-
-    scoring, head.scoring = head.scoring, recorder
-    try:
-        with blas_threads(solve):
-            scores, n_features, _, _ = head._score_fold(
-                X, onehot, c, groups, solve, fold, candidates, gram_all
-            )
-    finally:
-        head.scoring = scoring
-    # candidates are scored in the order of the path, not of the table
-    by_score_order = _score_order(candidates)
-    preds = [None] * len(candidates)
-    for n, pred in zip(by_score_order, predictions, strict=True):
-        preds[n] = pred
-    return scores, n_features, preds
-
-
-def _score_order(candidates):
-    """The order in which ``_score_fold`` scores the candidates (table indices).
-
-    Along the path: at each alpha, its blocks in table order (each block's ridges
-    in order); then the candidates without an alpha, in table order.
-    """
-    with_alpha = sorted(
-        (n for n, c in enumerate(candidates) if c.alpha is not None),
-        key=lambda n: (candidates[n].alpha, n),
+    result = holdout_scores(
+        head,
+        split.Z_train,
+        split.y_train,
+        split.Z_test,
+        split.y_test,
+        return_predictions=True,
     )
-    return with_alpha + [n for n, c in enumerate(candidates) if c.alpha is None]
+    return result.test_score, result.n_features, result.predictions
 
 
 def record(task, seed, split, params):

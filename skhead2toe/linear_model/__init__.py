@@ -13,10 +13,13 @@ How the code is organised (each concept in one module):
 * ``_path``: ``alpha_max``, alpha grids and warm-started paths.
 * ``_probe``: ``LinearProbeCV``, the tuned L2 probe solved in the row space;
   ``_linear``: the prediction every fitted head shares.
+* ``_selection``: the CV's candidates, its table and the selection rules;
+  ``_holdout``: every candidate scored on held-out data.
 """
 
 from ._cv import GroupLassoClassifierCV
 from ._group_lasso import GroupLassoClassifier
+from ._holdout import holdout_scores
 from ._path import alpha_grid, alpha_max, group_lasso_path
 from ._probe import LinearProbe, LinearProbeCV
 from ._selection import select_candidate
@@ -29,5 +32,6 @@ __all__ = [
     "alpha_grid",
     "alpha_max",
     "group_lasso_path",
+    "holdout_scores",
     "select_candidate",
 ]
