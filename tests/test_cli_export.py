@@ -112,9 +112,7 @@ def test_a_given_opset_is_used(model_file, tmp_path, capsys):
     assert "opset 18" in printed and str(out) in printed
 
 
-def test_a_head_fitted_on_features_is_refused_without_output(
-    folder, tmp_path, capsys
-):
+def test_a_head_fitted_on_features_is_refused_without_output(folder, tmp_path, capsys):
     features = tmp_path / "f.npz"
     assert main(["extract", str(folder), "-o", str(features), *TINY]) == 0
     head = tmp_path / "head.joblib"
