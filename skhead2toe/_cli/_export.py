@@ -1,8 +1,9 @@
 """``skhead2toe export``: a fitted pipeline as a standalone ONNX model."""
 
 import json
+from pathlib import Path
 
-from skhead2toe._cli._checks import _output
+from skhead2toe._cli._checks import _output, _write
 from skhead2toe._cli._errors import _Failure, _UsageError
 from skhead2toe._cli._model import _load_model, _takes_images
 from skhead2toe._cli._options import _command, _positive_int
@@ -53,8 +54,6 @@ def _export(args):
 
     info = to_onnx(model, out, opset=args.opset, check=not args.no_check)
     if info_out is not None:
-        from skhead2toe._cli._checks import _write
-
         text = json.dumps(info, indent=1, default=str) + "\n"
         _write(info_out, lambda f: f.write(text.encode()))
     _report(info)
@@ -62,8 +61,6 @@ def _export(args):
 
 
 def _output_info(path):
-    from pathlib import Path
-
     if Path(path).suffix != ".json":
         raise _UsageError(f"--info must end with .json, got {path!r}")
     return Path(path)
