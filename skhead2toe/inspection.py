@@ -20,12 +20,14 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import check_cv, cross_val_score
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from ._memory import releases_memory
 from .linear_model import GroupLassoClassifier, GroupLassoClassifierCV
 from .linear_model._numpy import one_blas_thread
 from .linear_model._path import make_groups
@@ -297,13 +299,29 @@ def _splits(cv, X, y):
 
 
 def _cv_scores(estimator, X, y, splits, scoring, n_jobs=None):
+    """Score of a clone of ``estimator`` on each split, ``n_jobs`` folds at once.
+
+    The folds go to joblib's ``Parallel``, not through ``cross_val_score``:
+    scikit-learn's ``Parallel`` sends the caller's warning filters to its
+    workers, and once torch is imported (by the featurizer) those filters name
+    torch's warning classes, so every worker imports torch to unpickle them:
+    seconds per worker, and half a gigabyte that later makes loky replace it.
+    """
+    jobs = (
+        delayed(_fold_score)(estimator, X, y, train, test, scoring)
+        for train, test in splits
+    )
+    return np.array(Parallel(n_jobs=n_jobs)(jobs), dtype=float)
+
+
+@releases_memory
+def _fold_score(estimator, X, y, train, test, scoring):
     # One layer's fits are small (hundreds of columns): threaded BLAS costs more
     # to wake than it saves, and one thread makes the demo's probes 8x faster
     # (benchmarks/bench_head2toe.py). Spend cores on layers instead (n_jobs).
     with one_blas_thread():
-        return cross_val_score(
-            clone(estimator), X, y, cv=splits, scoring=scoring, n_jobs=n_jobs
-        )
+        model = clone(estimator).fit(X[train], y[train])
+        return check_scoring(model, scoring=scoring)(model, X[test], y[test])
 
 
 def probe_layers(

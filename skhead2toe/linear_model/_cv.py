@@ -10,6 +10,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._memory import releases_memory
 from . import _selection as sel
 from ._backend import blas_threads, solver_function
 from ._base import _GroupLassoBase, _top_fraction
@@ -274,7 +275,7 @@ feature_names_in_
         check_folds(folds, onehot, c, classes, self.cv)
         gram_all = self._shared_gram(X, candidates, folds)
         jobs = (
-            delayed(self._score_fold)(
+            delayed(releases_memory(self._score_fold))(
                 X, onehot, c, groups, solve, fold, candidates, gram_all
             )
             for fold in folds

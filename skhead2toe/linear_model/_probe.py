@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .._memory import releases_memory
 from ._linear import LinearClassifierMixin
 from ._numpy import solve_numpy
 from ._path import _check_classes, _encode, check_folds
@@ -306,12 +307,16 @@ class LinearProbeCV(_ProbeBase):
         check_folds(folds, onehot, weights, self.classes_, self.cv)
         G = gram(X) if X.shape[1] > min(len(t) for t, _ in folds) else None
         data = (X, onehot, weights, G)
-        jobs = [delayed(self._fold_scores)(data, fold) for fold in folds]
+        jobs = [
+            delayed(releases_memory(self._fold_scores))(data, fold) for fold in folds
+        ]
         # In parallel, the path on all rows runs next to the folds rather than
         # after them, at the price of its C's above the chosen one.
         ahead = effective_n_jobs(self.n_jobs) > 1
         if ahead:
-            jobs.append(delayed(_all_rows_path)(data, self.Cs_, self._params()))
+            jobs.append(
+                delayed(releases_memory(_all_rows_path))(data, self.Cs_, self._params())
+            )
         out = Parallel(n_jobs=self.n_jobs)(jobs)
         self.scores_ = np.array(out[: len(folds)])
         self.mean_scores_ = self.scores_.mean(axis=0)
