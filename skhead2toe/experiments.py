@@ -12,8 +12,10 @@ always compare the same methods:
 - the grids: :data:`PROBE_CS`, :data:`L1_CS`, :data:`N_ALPHAS`,
   :data:`KEEP_FRACTIONS`;
 - the heads: :func:`l2_probe` (Linear and All layers + L2), :func:`l1_probe`
-  (All layers + L1), :func:`head2toe_cv` (Head2Toe), and :func:`last_layer_mask`
-  for the columns of the linear probe;
+  (All layers + L1), :func:`head2toe_default` (Head2Toe as the library fits it
+  by default: the demo's), :func:`head2toe_cv` (Head2Toe as the paper configures
+  it: the benchmarks' fixed grid), and :func:`last_layer_mask` for the columns of
+  the linear probe;
 - the scoring: :func:`accuracy_ci95` and :func:`paired_comparison` (McNemar's
   test on the same test images).
 
@@ -39,6 +41,7 @@ __all__ = [
     "PROBE_CS",
     "accuracy_ci95",
     "head2toe_cv",
+    "head2toe_default",
     "l1_probe",
     "l2_probe",
     "last_layer_mask",
@@ -375,6 +378,42 @@ def head2toe_cv(
         n_jobs=n_jobs,
         random_state=random_state,
     )
+
+
+def head2toe_default(*, cv=3, n_jobs=None, random_state=0):
+    """Head2Toe as the library fits it by default: the demo's head.
+
+    ``GroupLassoClassifierCV()`` with its defaults: the paper's kept fractions
+    along a 6-point ``alpha`` path, and its two baselines as candidates of the
+    same cross-validation (the refit on every feature, All layers + L2, and on
+    the last layer alone, the linear probe), the best mean CV score chosen. On a
+    task where no selection pays, it chooses a baseline and says so
+    (``candidate_``).
+
+    Parameters
+    ----------
+    cv : int or cross-validation generator, default=3
+        Folds of the cross-validation.
+    n_jobs : int or None, default=None
+        Parallel jobs of the cross-validation.
+    random_state : int, default=0
+        Seed of the solver.
+
+    Returns
+    -------
+    head : GroupLassoClassifierCV
+        Unfitted.
+
+    Examples
+    --------
+    >>> from skhead2toe.experiments import head2toe_default
+    >>> head = head2toe_default()
+    >>> head.keep_fractions, head.last_layer, head.cv
+    ('auto', True, 3)
+    """
+    from skhead2toe.linear_model import GroupLassoClassifierCV
+
+    return GroupLassoClassifierCV(cv=cv, n_jobs=n_jobs, random_state=random_state)
 
 
 def accuracy_ci95(y_true, y_pred):

@@ -19,12 +19,14 @@ from skhead2toe.experiments import (
     PROBE_CS,
     accuracy_ci95,
     head2toe_cv,
+    head2toe_default,
     l1_probe,
     l2_probe,
     last_layer_mask,
     load_task,
     paired_comparison,
 )
+from skhead2toe.linear_model._cv import AUTO_KEEP_FRACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -87,7 +89,6 @@ def test_benchmark_heads_are_the_experiments_heads(baselines):
 def test_cli_fit_defaults_are_the_estimator_defaults():
     from skhead2toe import GroupLassoClassifierCV
     from skhead2toe._cli import _parser
-    from skhead2toe.linear_model._cv import AUTO_KEEP_FRACTIONS
 
     args = _parser().parse_args(["fit", "features.npz", "-o", "head.joblib"])
     default = GroupLassoClassifierCV()
@@ -109,7 +110,7 @@ def test_demo_fits_the_documented_heads(tmp_path, monkeypatch):
         return make
 
     monkeypatch.setattr(_demo, "l2_probe", spy(l2_probe))
-    monkeypatch.setattr(_demo, "head2toe_cv", spy(head2toe_cv))
+    monkeypatch.setattr(_demo, "head2toe_default", spy(head2toe_default))
     results = _demo.run_demo(
         n_train=100,
         n_test=60,
@@ -121,13 +122,21 @@ def test_demo_fits_the_documented_heads(tmp_path, monkeypatch):
         plots=False,
         random_state=3,
     )
-    assert [name for name, _, _ in made] == ["l2_probe", "l2_probe", "head2toe_cv"]
+    names = [name for name, _, _ in made]
+    assert names == ["l2_probe", "l2_probe", "head2toe_default"]
     assert all(kwargs["cv"] == 2 for _, kwargs, _ in made)
     assert made[2][1]["random_state"] == 3
     head = made[2][2]
-    assert head.alphas == N_ALPHAS and head.keep_fractions == KEEP_FRACTIONS
-    assert len(head.alphas_) == N_ALPHAS
-    assert results["head2toe"]["keep_fraction"] in KEEP_FRACTIONS
+    # the library's default search: the paper's fractions and both baselines
+    defaults = GroupLassoClassifierCV().get_params()
+    runtime = {"cv": None, "random_state": None, "n_jobs": None}
+    assert head.get_params() | runtime == defaults
+    assert len(head.alphas_) == defaults["alphas"]
+    assert set(head.cv_results_["candidate"]) >= {"all features", "last layer"}
+    chosen = results["head2toe"]
+    assert chosen["candidate"] == head.candidate_
+    assert chosen["keep_fraction"] in AUTO_KEEP_FRACTIONS + (None,)
+    assert (chosen["alpha"] is None) == (head.alpha_ is None)
     assert made[0][2].C_ in PROBE_CS
 
 
@@ -296,3 +305,41 @@ def test_load_task_errors():
         load_task("digits", 1797, None, 0)
     with pytest.raises(ValueError, match="dataset must be one of"):
         load_task("cifar", 100, None, 0)
+
+
+@pytest.mark.parametrize(
+    ("choice", "line"),
+    [
+        (
+            {"candidate": "top features", "alpha": 0.5, "alpha_over_alpha_max": 0.063,
+             "keep_fraction": 0.2, "refit_l2": 1e-05},
+            "Head2Toe chose alpha = 0.063 alpha_max, keep_fraction = 0.2, "
+            "refit_l2 = 1e-05",
+        ),
+        (
+            {"candidate": "all features", "alpha": None, "alpha_over_alpha_max": None,
+             "keep_fraction": 1.0, "refit_l2": 1e-05},
+            "Head2Toe chose the refit on every feature (as All layers + L2), "
+            "refit_l2 = 1e-05",
+        ),
+        (
+            {"candidate": "last layer", "alpha": None, "alpha_over_alpha_max": None,
+             "keep_fraction": None, "refit_l2": 0.001},
+            "Head2Toe chose the refit on the last layer (as Linear), refit_l2 = 0.001",
+        ),
+    ],
+)  # fmt: skip
+def test_demo_table_says_which_candidate_was_chosen(choice, line):
+    from skhead2toe._demo import format_table
+
+    results = {
+        "dataset": "digits", "n_train": 10, "n_test": 5, "backbone": "b",
+        "image_size": 32, "n_features": 8, "n_layers": 2, "methods": [],
+        "head2toe": choice,
+        "domain_affinity": {"affinity": 0.1, "linear_probe_cv_accuracy": 0.9,
+                            "from_scratch_cv_accuracy": 0.8},
+        "timings_s": {"extracting features": 2.0, "Head2Toe": 1.0}, "files": {},
+    }  # fmt: skip
+    lines = format_table(results).splitlines()
+    assert line in lines
+    assert "head work: 1.0 s (0.50x the extraction)" in lines[-1]
