@@ -279,3 +279,25 @@ def test_cv_with_a_class_missing_from_a_training_fold_is_one_clear_error(data):
     with pytest.warns(UserWarning, match="least populated class"):
         with pytest.raises(ValueError, match=r"Class 2 has 1 sample .* cv=5"):
             clf.fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_sparse_head_predicts_from_its_features_alone(dtype):
+    # Under half of the rows of W non-zero: the logits use those columns only,
+    # and equal the dense product (the zero rows add nothing).
+    X, y = make_classification(
+        n_samples=120, n_features=40, n_informative=4, n_classes=3, random_state=1
+    )
+    X = X.astype(dtype)
+    sparse = GroupLassoClassifier(alpha=0.3 * alpha_max(X, y)).fit(X, y)
+    dense = GroupLassoClassifier(alpha=0.001 * alpha_max(X, y)).fit(X, y)
+    assert 0 < sparse.selected_features_.sum() < 20 < dense.selected_features_.sum()
+    for clf in (sparse, dense):
+        logits = X.astype(np.float64) @ clf.coef_.T + clf.intercept_
+        np.testing.assert_allclose(
+            clf.decision_function(X), logits, rtol=1e-5, atol=1e-5
+        )
+    X_nan = X.copy()
+    X_nan[0, np.flatnonzero(~sparse.selected_features_)[0]] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # still validated whole
+        sparse.predict(X_nan)

@@ -104,18 +104,20 @@ class _GroupLassoBase(LinearClassifierMixin):
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
 
-    def _keep_mask(self, X, onehot, c, fraction):
+    def _keep_mask(self, X, onehot, c, fraction, pull=None):
         """The ``ceil(fraction * d)`` features kept by the Head2Toe recipe.
 
         Features rank by ``feature_importances_``. When fewer rows than that are
         non-zero, the zero rows rank by the norm of their row of the data term's
         gradient at the solution (at most ``alpha * w_g`` by optimality): the
         features closest to entering the model come first, not the first columns.
+        ``pull``, a callable returning that norm (e.g. cached over the fractions
+        of one solution), replaces :meth:`_pull`.
         """
         k = max(1, math.ceil(fraction * self._solution[0].shape[0]))
         tiebreak = None
         if np.count_nonzero(self.feature_importances_) < k:
-            tiebreak = self._pull(X, onehot, c)
+            tiebreak = self._pull(X, onehot, c) if pull is None else pull()
         return _top_fraction(self.feature_importances_, fraction, tiebreak)
 
     def _pull(self, X, onehot, c):

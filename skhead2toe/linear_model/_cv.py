@@ -1,5 +1,6 @@
 """GroupLassoClassifierCV: the Head2Toe recipe, tuned by cross-validation."""
 
+import functools
 from collections import deque
 from numbers import Integral, Real
 
@@ -448,13 +449,15 @@ feature_names_in_
             )
             nnz[i] = np.count_nonzero(np.bincount(groups.ids, (result.coef**2).sum(1)))
             model._set_solution(*scorer.train, groups, solve, result, None)
+            # the tie-break of every fraction at this alpha, computed once
+            pull = functools.cache(functools.partial(model._pull, *scorer.train))
             if rankings is not None:
-                rankings[i] = model.feature_importances_**2, model._pull(*scorer.train)
+                rankings[i] = model.feature_importances_**2, pull()
             for n, cand in by_alpha.get(i, ()):
                 if cand.kind == sel.GROUP_LASSO:
                     scorer.score(n, np.count_nonzero(model.feature_importances_))
                 else:
-                    mask = model._keep_mask(*scorer.train, cand.fraction)
+                    mask = model._keep_mask(*scorer.train, cand.fraction, pull)
                     scorer.refits(n, cand.fraction, mask)
         for n, cand in enumerate(candidates):
             if cand.alpha is None and not cand.l2:

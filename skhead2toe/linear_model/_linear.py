@@ -6,6 +6,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
+def _nonzero_rows(W):
+    """Indices of the non-zero rows of ``W`` if they are under half, else None."""
+    used = np.flatnonzero(np.any(W != 0, axis=1))
+    return used if 2 * used.size < W.shape[0] else None
+
+
 class LinearClassifierMixin(ClassifierMixin, BaseEstimator):
     """Prediction from a fitted ``(W, b)``: ``W`` of shape (n_features, n_classes).
 
@@ -33,6 +39,9 @@ class LinearClassifierMixin(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "_W")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X, W = self._predict_design(X)
+        rows = _nonzero_rows(W)
+        if rows is not None:  # a sparse head: only its features' columns
+            X, W = X[:, rows], W[rows]
         return X @ W.astype(X.dtype) + self._b
 
     def _predict_design(self, X):

@@ -80,13 +80,20 @@ def _certify(problem, W, b, P_dual):
     norms = group_norms(ops, W, groups)
     active = ops.nonzero(norms > 0)
     rows = ops.nonzero(ops.isin(groups.ids, active))
-    Z = ops.cast(ops.take_columns(problem.X, rows), ops.float64) @ W[rows] + b
+    Z = ops.cast(_columns(problem, rows), ops.float64) @ W[rows] + b
     f, P = problem.smooth(Z, W)
     primal = f + problem.alpha * ops.vdot(groups.weights, norms)
     gap, V = problem.dual_gap(primal, P)
     if P_dual is not None:
         gap = min(gap, problem.dual_gap(primal, P_dual)[0])
     return primal, gap, V, active
+
+
+def _columns(problem, idx):
+    """The columns ``idx`` (sorted) of ``X``: ``X`` itself, not a copy, if all."""
+    if idx.shape[0] == problem.X.shape[1]:
+        return problem.X
+    return problem.ops.take_columns(problem.X, idx)
 
 
 def _working_set(problem, W, V, active):
@@ -154,7 +161,7 @@ def _inner_round(problem, W, b, V, active, *, gap, budget, final_tol, options):
     """Solve one working set; return the new full ``(W, b)``, steps and dual point."""
     ops = problem.ops
     features, sub_groups = _working_set(problem, W, V, active)
-    X_ws = ops.cast(ops.take_columns(problem.X, features), ops.float64)
+    X_ws = ops.cast(_columns(problem, features), ops.float64)
     W_ws = W[features]
     if problem.fit_intercept:
         X_ws, b, mu = _centre(problem, X_ws, W_ws, b)
