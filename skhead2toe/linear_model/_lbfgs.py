@@ -30,20 +30,34 @@ from ._results import InnerResult
 
 __all__ = ["lbfgs_smooth"]
 
-_ROUNDS = 12  # gap checks, each after a 10x tighter gradient tolerance
+_ROUNDS = 12  # gap checks, each after a 3x tighter gradient tolerance
 _MEMORY = 20  # curvature pairs kept by L-BFGS
 _ARMIJO = 1e-4  # sufficient decrease of the line search
+_F_ROUNDING = 1e-12  # relative rounding error of the objective
+_FLAT_STEPS = 10  # accepted steps without a decrease of f before giving up
 _BACKTRACKS = 30  # halvings of the step before the line search gives up
+_FLOAT32_MIN_SIZE = 1 << 16  # entries of X above which a float32 phase pays
+_GAP_MARGIN = 0.7  # of the gradient norm that predicts the target gap
 
 
-def _fun_grad(problem, d, K):
-    """Objective and gradient of the smooth problem on the flat ``(W, b)``."""
+def _fun_grad(problem, d, K, X32=None):
+    """Objective and gradient of the smooth problem on the flat ``(W, b)``.
+
+    With ``X32``, a float32 copy of ``X``, the two products with ``X`` run in
+    float32 (the rest in float64): the first phase of :func:`lbfgs_smooth`.
+    """
 
     def fun(v):
         W = v[: d * K].reshape(d, K)
         b = v[d * K :] if problem.fit_intercept else 0.0
-        value, P = problem.smooth(problem.X @ W + b, W)
-        G, gb = problem.gradient(P, W)
+        if X32 is None:
+            value, P = problem.smooth(problem.X @ W + b, W)
+            G, gb = problem.gradient(P, W)
+        else:
+            value, P = problem.smooth(X32 @ W.astype(np.float32) + b, W)
+            R = problem.residual(P)
+            G = X32.T @ R.astype(np.float32) + problem.l2 * W
+            gb = R.sum(0) if problem.fit_intercept else None
         grad = G.ravel() if gb is None else np.concatenate([G.ravel(), gb])
         return float(value), grad
 
@@ -78,13 +92,15 @@ class _Memory:
 
 
 def _minimize(fun, v, f, g, memory, *, gtol, max_fev):
-    """L-BFGS from ``v`` (value ``f``, gradient ``g``) to ``max |g| <= gtol``.
+    """L-BFGS from ``v`` (value ``f``, gradient ``g``) to ``||g|| <= gtol``.
 
     Returns ``(v, f, g, n_fev, stalled)``; ``stalled`` when the line search
     found no decrease (the rounding floor of the objective).
     """
-    n_fev = 0
-    while np.abs(g).max() > gtol and n_fev < max_fev:
+    n_fev, flat = 0, 0
+    while float(g @ g) > gtol * gtol and n_fev < max_fev:
+        if flat >= _FLAT_STEPS:  # no decrease of f in a row: its rounding floor
+            return v, f, g, n_fev, True
         p = memory.direction(g)
         slope = float(g @ p)
         if slope >= 0:  # not a descent direction (rounding): steepest descent
@@ -95,12 +111,18 @@ def _minimize(fun, v, f, g, memory, *, gtol, max_fev):
             v_new = v + step * p
             f_new, g_new = fun(v_new)
             n_fev += 1
-            if f_new <= f + _ARMIJO * step * slope:
+            if f_new <= f + _ARMIJO * step * slope or (
+                # at the rounding floor of f, Hager & Zhang's approximate Wolfe
+                # test: f within rounding and the slope decreased enough
+                f_new <= f + _F_ROUNDING * abs(f)
+                and float(g_new @ p) <= -(1.0 - 2.0 * _ARMIJO) * slope
+            ):
                 break
             step *= 0.5
         else:
             return v, f, g, n_fev, True
         memory.add(v_new - v, g_new - g)
+        flat = flat + 1 if f_new >= f else 0
         v, f, g = v_new, f_new, g_new
     return v, f, g, n_fev, False
 
@@ -131,10 +153,17 @@ def lbfgs_smooth(problem, W, b, *, tol, max_iter):
     d, K = W.shape
     fun = _fun_grad(problem, d, K)
     v = np.concatenate([W.ravel(), b]) if problem.fit_intercept else W.ravel().copy()
-    f, g = fun(v)
     n_iter, memory = 1, _Memory(_MEMORY)
     # the gap of an l2-strongly convex function is about ||grad||^2 / (2 l2)
-    gtol = math.sqrt(2.0 * problem.l2 * tol)
+    gtol = _GAP_MARGIN * math.sqrt(2.0 * problem.l2 * tol)
+    if problem.X.dtype == np.float64 and problem.X.size >= _FLOAT32_MIN_SIZE:
+        # float32 products to the first gradient tolerance, float64 from there
+        fun32 = _fun_grad(problem, d, K, X32=problem.X.astype(np.float32))
+        v, _, _, n_fev, _ = _minimize(
+            fun32, v, *fun32(v), memory, gtol=gtol, max_fev=max_iter - 1
+        )
+        n_iter += n_fev
+    f, g = fun(v)
     gap = math.inf
     for _ in range(_ROUNDS):
         v, f, g, n_fev, stalled = _minimize(
@@ -147,5 +176,5 @@ def lbfgs_smooth(problem, W, b, *, tol, max_iter):
         gap, _ = problem.dual_gap(f, P)
         if gap <= tol or stalled or n_iter >= max_iter:
             break
-        gtol = min(gtol, np.abs(g).max()) * 0.1
+        gtol = min(gtol, math.sqrt(float(g @ g))) * 0.3
     return InnerResult(W.copy(), np.array(b, dtype=np.float64), f, gap, n_iter)
