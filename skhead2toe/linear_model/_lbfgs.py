@@ -42,7 +42,7 @@ _ARMIJO = 1e-4  # sufficient decrease of the line search
 _F_ROUNDING = 1e-12  # relative rounding error of the objective
 _FLAT_STEPS = 10  # accepted steps without a decrease of f before giving up
 _BACKTRACKS = 30  # halvings of the step before the line search gives up
-_FLOAT32_MIN_SIZE = 1 << 16  # entries of X above which a float32 phase pays
+FLOAT32_MIN_SIZE = 1 << 16  # entries of X above which float32 products pay
 _GAP_MARGIN = 0.7  # of the gradient norm that predicts the target gap
 
 
@@ -162,7 +162,7 @@ def lbfgs_smooth(problem, W, b, *, tol, max_iter):
     n_iter, memory = 1, _Memory(_MEMORY)
     # the gap of an l2-strongly convex function is about ||grad||^2 / (2 l2)
     gtol = _GAP_MARGIN * math.sqrt(2.0 * problem.l2 * tol)
-    if problem.X.dtype == np.float64 and problem.X.size >= _FLOAT32_MIN_SIZE:
+    if problem.X.dtype == np.float64 and problem.X.size >= FLOAT32_MIN_SIZE:
         # float32 products to the first gradient tolerance, float64 from there
         fun32 = _fun_grad(problem, d, K, X32=problem.X.astype(np.float32))
         v, _, _, n_fev, _ = _minimize(

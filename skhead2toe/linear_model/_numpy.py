@@ -19,6 +19,7 @@ class NumpyOps:
 
     name = "numpy"
     float64 = np.float64
+    float32 = np.float32
 
     @staticmethod
     def asarray(x, dtype=None):

@@ -386,12 +386,12 @@ class Problem:
         Returns
         -------
         G : array of shape (d, K)
-            ``X^T R + l2 W``.
+            ``X^T R + l2 W``, float64 (the product in the dtype of ``X``).
         g_intercept : array of shape (K,) or None
             ``sum_i R_i``; None without an intercept.
         """
         R = self.residual(P)
-        G = self.X.T @ R
+        G = self.ops.cast(self.correlations(R), self.ops.float64)
         if self.l2:
             G = G + self.l2 * W
         return G, (R.sum(0) if self.fit_intercept else None)

@@ -30,6 +30,7 @@ class TorchOps:
         self._torch = torch
         self.device = torch.device(device)
         self.float64 = torch.float64
+        self.float32 = torch.float32
 
     def asarray(self, x, dtype=None):
         if isinstance(x, np.ndarray) and dtype is not None:
