@@ -27,7 +27,7 @@ _CHECK_EVERY = 10  # restricted-gap checks, every that many steps
 _N_EXTRAPOLATE = 5  # residuals kept for the dual extrapolation
 _STALL_CHECKS = 50  # gap checks without a 10% improvement before giving up
 _FLAT_RTOL = 1e-13  # objective changes below this fraction: its rounding floor
-_FAST_RGAP = 1e-6  # float32 steps until the gap is this fraction of the objective
+_FAST_RGAP = 1e-5  # float32 steps until the gap is this fraction of the objective
 _FAST_STALL_CHECKS = 3  # ... or stalls for this many checks; float64 from there
 
 
@@ -164,7 +164,7 @@ def apg(problem, W, b, *, L, tol, max_iter, fast=None):
     ops = problem.ops
     x = _Point(problem, W, b, problem.X @ W + b)
     F = x.f + problem.penalty(W)
-    y, t, gap, n_iter, stalled, L_start, F_check = x, 1.0, math.inf, 0, 0, L, F
+    y, t, gap, n_iter, stalled, F_check = x, 1.0, math.inf, 0, 0, F
     P_hist, P_dual = [], None
     best = (math.inf, x.W, x.b, F, None)  # the iterate with the smallest certified gap
     while n_iter < max_iter:
@@ -195,12 +195,11 @@ def apg(problem, W, b, *, L, tol, max_iter, fast=None):
             else:
                 stalled += 1
                 if abs(F - F_check) <= _FLAT_RTOL * abs(F):
-                    # no progress with the objective at its rounding floor: the
-                    # sufficient-decrease test no longer bounds L there, the
-                    # optimistic decreases make the steps too long and the
-                    # iterates wander. Start afresh from x: L back to its start,
-                    # no momentum.
-                    L, t, y = max(L, L_start), 1.0, x
+                    # no progress with the objective at its rounding floor:
+                    # there the momentum makes the iterates wander (the gap
+                    # bounced between 3e-10 and 3e-7 for a thousand steps on
+                    # a 3-class test problem). Start afresh from x, without it.
+                    t, y = 1.0, x
             F_check = F
             if gap < best[0]:
                 best = (gap, x.W, x.b, F, P_dual)

@@ -29,6 +29,7 @@ __all__ = ["solve", "solve_arrays"]
 
 _INNER_TOL_RATIO = 0.3  # inner solves stop at this fraction of the current full gap
 _COMPLETE_RATIO = 1.5  # full gap within this factor of the restricted one: go on
+_LOOSE_RGAP = 1e-5  # targets of at least this fraction of the objective: loose
 _MIN_WS_SIZE = 10  # smallest working set, in groups
 _FLOOR_CHECKS = 3  # outer rounds with a solved working set and a stuck gap
 
@@ -117,7 +118,9 @@ def _working_set(problem, W, V, active):
     return features, sub_groups
 
 
-def _solve_inner(sub, W, b, *, target, budget, final_tol, inner, random_state):
+def _solve_inner(
+    sub, W, b, *, target, budget, final_tol, inner, random_state, loose=False
+):
     """Solve the working-set problem ``sub`` from ``(W, b)`` to a gap of ``target``.
 
     ``inner="newton"`` runs L-BFGS on smooth problems and proximal Newton where it
@@ -127,8 +130,11 @@ def _solve_inner(sub, W, b, *, target, budget, final_tol, inner, random_state):
     from where they stopped. Returns the last result, with ``n_iter`` summed.
 
     Accelerated proximal gradient runs its steps' products in float32 (``fast``
-    of :func:`~._apg.apg`) when the working set has at least
-    ``FLOAT32_MIN_SIZE`` entries: about twice as fast per step.
+    of :func:`~._apg.apg`) when the fit's final target is ``loose`` (at least
+    ``_LOOSE_RGAP`` of the objective, as at the default ``tol=1e-4``) and the
+    working set has at least ``FLOAT32_MIN_SIZE`` entries: about twice as fast
+    per step. Towards a tight final target even the early rounds' float32
+    steps made the fit slower (2-3x to ``tol=1e-6`` at ``K = 100``).
     """
     result, n_iter = None, 0
     m, K = W.shape
@@ -148,7 +154,7 @@ def _solve_inner(sub, W, b, *, target, budget, final_tol, inner, random_state):
         W, b, n_iter = result.coef, result.intercept, result.n_iter
     L = sub.lipschitz(random_state=random_state)
     fast = None
-    if sub.X.shape[0] * sub.X.shape[1] >= FLOAT32_MIN_SIZE:
+    if loose and sub.X.shape[0] * sub.X.shape[1] >= FLOAT32_MIN_SIZE:
         fast = sub.restrict(sub.ops.cast(sub.X, sub.ops.float32), sub.groups)
     result = apg(
         sub, W, b, L=L, tol=target, max_iter=max(1, budget - n_iter), fast=fast
@@ -156,7 +162,7 @@ def _solve_inner(sub, W, b, *, target, budget, final_tol, inner, random_state):
     return result._replace(n_iter=result.n_iter + n_iter)
 
 
-def _inner_target(gap, last, final_tol):
+def _inner_target(gap, primal, last, final_tol):
     """Gap target of the next working-set solve, given the full ``gap`` now.
 
     A fraction of the full gap, so the working set can change before much work
@@ -166,9 +172,14 @@ def _inner_target(gap, last, final_tol):
     gap). With many classes the working set stops changing a few rounds before
     the end, and each restart of accelerated proximal gradient loses its
     momentum: going on saved 15 % of the steps and 30 % of the time at
-    ``K = 100`` (``benchmarks/bench_solvers.py``, d = 20,000, 0.1 alpha_max).
+    ``K = 100`` to ``tol=1e-4`` (``benchmarks/bench_solvers.py``, d = 20,000,
+    0.1 alpha_max). Only for a loose final target (at least ``_LOOSE_RGAP`` of
+    the objective ``primal``): towards a tight one, fresh rounds (momentum,
+    extrapolation history) close the gap faster than one long solve (32 s
+    against 43 s to ``tol=1e-6`` on the same problem).
     """
-    if last is not None and gap <= _COMPLETE_RATIO * last.gap:
+    complete = last is not None and gap <= _COMPLETE_RATIO * last.gap
+    if complete and final_tol >= _LOOSE_RGAP * abs(primal):
         return min(_INNER_TOL_RATIO * gap, final_tol)
     return _INNER_TOL_RATIO * gap
 
@@ -184,7 +195,9 @@ def _centre(problem, X_ws, W_ws, b):
     return X_ws - mu[None, :], b + mu @ W_ws, mu
 
 
-def _inner_round(problem, W, b, V, active, *, target, budget, final_tol, options):
+def _inner_round(
+    problem, W, b, V, active, *, target, budget, final_tol, options, loose=False
+):
     """Solve one working set.
 
     Returns the new full ``(W, b)``, the inner result (its steps and dual point)
@@ -203,6 +216,7 @@ def _inner_round(problem, W, b, V, active, *, target, budget, final_tol, options
         target=target,
         budget=budget,
         final_tol=final_tol,
+        loose=loose,
         **options,
     )
     b = result.intercept
@@ -284,13 +298,15 @@ def solve(
         if n_iter >= max_iter:
             break
         final_tol = 0.5 * tol * abs(primal)
+        target = _inner_target(gap, primal, last, final_tol)
         W, b, last, ws_size = _inner_round(
             problem,
             W,
             b,
             V,
             active,
-            target=_inner_target(gap, last, final_tol),
+            target=target,
+            loose=final_tol >= _LOOSE_RGAP * abs(primal),
             budget=max_iter - n_iter,
             final_tol=final_tol,
             options=options,
