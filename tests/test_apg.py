@@ -70,7 +70,7 @@ def _inner(gap):
     return InnerResult(None, None, 1.0, gap, 10)
 
 
-def test_inner_target_goes_to_a_loose_final_tolerance_once_the_working_set_is_complete():
+def test_inner_target_goes_to_a_loose_final_tolerance_once_the_set_is_complete():
     final, primal = 1e-4, 1.0
     # first round: a fraction of the full gap
     assert _inner_target(1e-2, primal, None, final) == pytest.approx(3e-3)
