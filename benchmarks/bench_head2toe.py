@@ -13,10 +13,11 @@ twice on the same features, in one process:
   (``LinearProbeCV``), ``LinearProbe`` for the affinity, ``probe_layers`` on one
   BLAS thread per layer, every stage with ``--n-jobs``.
 
-Head2Toe is the paper's fixed grid in "before" (:func:`~skhead2toe.experiments.
-head2toe_cv`, the demo's head before the default search) and the library's default
-search in "after" (:func:`~skhead2toe.experiments.head2toe_default`: the paper's
-fractions and both baselines as candidates), each with ``--n-jobs``. The table
+Head2Toe is the paper's fixed grid in "before"
+(:func:`~skhead2toe.experiments.head2toe_cv`, the demo's head before the default
+search) and the library's default search in "after"
+(:func:`~skhead2toe.experiments.head2toe_default`: the paper's fractions and both
+baselines as candidates), each with ``--n-jobs``. The table
 gives each stage's seconds and its ratio to the extraction (the target: all head
 work at most 0.5x), the accuracies and chosen ``C`` of the two probes, Head2Toe's
 accuracy and choice in each column, and the largest difference of the per-layer

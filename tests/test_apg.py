@@ -71,14 +71,14 @@ def _inner(gap):
 
 
 def test_inner_target_goes_to_a_loose_final_tolerance_once_the_set_is_complete():
-    final, primal = 1e-4, 1.0
+    final = 1e-4
     # first round: a fraction of the full gap
-    assert _inner_target(1e-2, primal, None, final) == pytest.approx(3e-3)
+    assert _inner_target(1e-2, None, final, True) == pytest.approx(3e-3)
     # the full gap far above the restricted one: groups outside the working set
-    assert _inner_target(1e-2, primal, _inner(1e-3), final) == pytest.approx(3e-3)
+    assert _inner_target(1e-2, _inner(1e-3), final, True) == pytest.approx(3e-3)
     # the full gap is the restricted one: straight to the final target
-    assert _inner_target(1e-2, primal, _inner(0.9e-2), final) == final
+    assert _inner_target(1e-2, _inner(0.9e-2), final, True) == final
     # never looser than a fraction of the gap
-    assert _inner_target(1e-4, primal, _inner(1e-4), final) == pytest.approx(3e-5)
+    assert _inner_target(1e-4, _inner(1e-4), final, True) == pytest.approx(3e-5)
     # a tight final target: rounds at a fraction of the gap, as before
-    assert _inner_target(1e-2, primal, _inner(0.9e-2), 1e-8) == pytest.approx(3e-3)
+    assert _inner_target(1e-2, _inner(0.9e-2), 1e-8, False) == pytest.approx(3e-3)

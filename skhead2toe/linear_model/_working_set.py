@@ -162,7 +162,7 @@ def _solve_inner(
     return result._replace(n_iter=result.n_iter + n_iter)
 
 
-def _inner_target(gap, primal, last, final_tol):
+def _inner_target(gap, last, final_tol, loose):
     """Gap target of the next working-set solve, given the full ``gap`` now.
 
     A fraction of the full gap, so the working set can change before much work
@@ -173,13 +173,13 @@ def _inner_target(gap, primal, last, final_tol):
     the end, and each restart of accelerated proximal gradient loses its
     momentum: going on saved 15 % of the steps and 30 % of the time at
     ``K = 100`` to ``tol=1e-4`` (``benchmarks/bench_solvers.py``, d = 20,000,
-    0.1 alpha_max). Only for a loose final target (at least ``_LOOSE_RGAP`` of
-    the objective ``primal``): towards a tight one, fresh rounds (momentum,
+    0.1 alpha_max). Only for a ``loose`` final target (at least ``_LOOSE_RGAP``
+    of the objective): towards a tight one, fresh rounds (momentum,
     extrapolation history) close the gap faster than one long solve (32 s
     against 43 s to ``tol=1e-6`` on the same problem).
     """
     complete = last is not None and gap <= _COMPLETE_RATIO * last.gap
-    if complete and final_tol >= _LOOSE_RGAP * abs(primal):
+    if complete and loose:
         return min(_INNER_TOL_RATIO * gap, final_tol)
     return _INNER_TOL_RATIO * gap
 
@@ -298,15 +298,15 @@ def solve(
         if n_iter >= max_iter:
             break
         final_tol = 0.5 * tol * abs(primal)
-        target = _inner_target(gap, primal, last, final_tol)
+        loose = final_tol >= _LOOSE_RGAP * abs(primal)
         W, b, last, ws_size = _inner_round(
             problem,
             W,
             b,
             V,
             active,
-            target=target,
-            loose=final_tol >= _LOOSE_RGAP * abs(primal),
+            target=_inner_target(gap, last, final_tol, loose),
+            loose=loose,
             budget=max_iter - n_iter,
             final_tol=final_tol,
             options=options,
