@@ -82,9 +82,11 @@ def main(argv=None):
     problem = make_head2toe_problem(
         n=args.n, d=args.d, n_classes=args.classes, random_state=0
     )
-    X, y = problem.X.astype(np.float64), problem.y
+    # float32 features, as the featurizer gives (and as bench_solvers times
+    # LogisticRegression); alpha_max from their exact float64 values
+    X, y = problem.X, problem.y
     with threadpool_limits(args.threads, "blas"):
-        base = args.frac * alpha_max(X, y)
+        base = args.frac * alpha_max(X.astype(np.float64), y)
         ref = reference_time(X, y)
         print(f"n={args.n} d={args.d} K={args.classes} tol={args.tol:g}")
         print(f"one LogisticRegression: {ref:.2f} s")
