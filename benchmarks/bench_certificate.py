@@ -37,6 +37,15 @@ from skhead2toe.linear_model import alpha_max
 OFFSETS = (-1e-2, -1e-4, -1e-6, 0.0, 1e-6, 1e-4, 1e-2)
 
 
+def _floats(text):
+    """``"-1e-6,0,1e-6"`` -> ``[-1e-06, 0.0, 1e-06]`` (argparse reads a lone
+    ``-1e-6`` as an option, so the offsets are one comma-separated argument)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}")
+
+
 def parse_args(argv=None):
     """The command line (``--help``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -44,7 +53,12 @@ def parse_args(argv=None):
     p.add_argument("--d", type=int, default=20000)
     p.add_argument("--classes", type=int, default=100)
     p.add_argument("--frac", type=float, default=0.1, help="alpha / alpha_max")
-    p.add_argument("--offsets", type=float, nargs="+", default=list(OFFSETS))
+    p.add_argument(
+        "--offsets",
+        type=_floats,
+        default=list(OFFSETS),
+        help="relative offsets, comma-separated (e.g. --offsets=-1e-6,0,1e-6)",
+    )
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--max-iter", type=int, default=10_000)
     p.add_argument("--solver", default="newton")

@@ -99,6 +99,10 @@ class NumpyOps:
     def append(vec, scalar):
         return np.append(vec, scalar)
 
+    @staticmethod
+    def copy(x):
+        return x.copy()
+
 
 NUMPY_OPS = NumpyOps()
 

@@ -94,6 +94,9 @@ class TorchOps:
     def append(self, vec, scalar):
         return self._torch.cat([vec, scalar.reshape(1).to(vec.dtype)])
 
+    def copy(self, x):
+        return x.clone()
+
 
 def _torch_dtype(dtype):
     import torch
