@@ -130,7 +130,7 @@ def test_support_newton_decreases_the_objective_and_keeps_zero_groups_zero():
     W_in = W.copy()
     f, P = problem.smooth(Z, W)
     F = f + problem.penalty(W)
-    point, n_products = support_newton(problem, W, b, Z, F, P)
+    point, n_products, _ = support_newton(problem, W, b, Z, F, P)
     assert point is not None and n_products >= 2
     Wn, bn, Zn, Fn = point
     assert Fn < F
@@ -210,3 +210,40 @@ def test_torch_backend_runs_the_newton_phases_and_agrees_with_numpy(monkeypatch)
     assert torch_fit.converged_ and numpy_fit.converged_
     gaps = torch_fit.dual_gap_ + numpy_fit.dual_gap_
     assert abs(torch_fit.objective_ - numpy_fit.objective_) <= gaps
+
+
+def _explicit_hessian(system, m, K, intercept):
+    """The support's Hessian, column by column from Hessian products."""
+    size = m * K + (K if intercept else 0)
+    H = np.empty((size, size))
+    for j in range(size):
+        e = np.zeros(size)
+        e[j] = 1.0
+        D, d = e[: m * K].reshape(m, K), (e[m * K :] if intercept else None)
+        HD, Hd = system.hessian_product(D, d)
+        H[:, j] = np.r_[HD.ravel(), Hd if Hd is not None else []]
+    return H
+
+
+@pytest.mark.parametrize("block", [True, False])
+@pytest.mark.parametrize("params", [dict(), dict(pairs=True, l2=0.2)])
+def test_preconditioner_inverts_the_blocks_or_the_diagonal(monkeypatch, block, params):
+    import skhead2toe.linear_model._support_cg as module
+
+    if not block:  # the fallback for supports too large for the blocks
+        monkeypatch.setattr(module, "_BLOCK_MAX_ENTRIES", 0)
+    problem, rng = _problem(**params)
+    W, b, Z = _point(problem, rng, zero_groups=(2,))
+    _, P = problem.smooth(Z, W)
+    system = _System(problem, W, P)
+    m, K = system.Ws.shape
+    H = _explicit_hessian(system, m, K, problem.fit_intercept)
+    r = (rng.normal(size=(m, K)), rng.normal(size=K))
+    z, zb = system.preconditioner()(r)
+    for j in range(m):  # each support row: its K x K block (or its diagonal)
+        Hj = H[j * K : (j + 1) * K, j * K : (j + 1) * K]
+        if not block:
+            Hj = np.diag(np.diag(Hj))
+        np.testing.assert_allclose(Hj @ z[j], r[0][j], rtol=1e-4, atol=1e-8)
+    hb = np.diag(H)[m * K :]  # the intercept: its diagonal, up to a constant shift
+    np.testing.assert_allclose(zb, r[1] / hb - np.mean(r[1] / hb), rtol=1e-10)

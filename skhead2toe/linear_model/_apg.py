@@ -155,11 +155,13 @@ def _newton_phase(problem, x, F, gap, tol, budget):
     at ``budget`` products. Returns the best point, its objective and gap, the
     products used and whether the phase at least halved the gap.
     """
-    best, used = (x, F, gap), 0
+    best, used, preconditioner = (x, F, gap), 0, None
     for _ in range(_NEWTON_STEPS):
         if best[2] <= tol or used >= budget:
             break
-        point, n = support_newton(problem, x.W, x.b, x.Z, F, x.P)
+        point, n, preconditioner = support_newton(
+            problem, x.W, x.b, x.Z, F, x.P, preconditioner
+        )
         used += n
         if point is None:
             break

@@ -100,6 +100,10 @@ class NumpyOps:
         return np.append(vec, scalar)
 
     @staticmethod
+    def inv(A):
+        return np.linalg.inv(A)
+
+    @staticmethod
     def copy(x):
         return x.copy()
 

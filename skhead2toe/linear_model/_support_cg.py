@@ -20,15 +20,18 @@ formed. Its products cost two products with the support's columns,
     H D = \tilde X^\top \big(c \odot (P \odot Q - P\, \mathrm{diag}(P Q^\top))\big)
     + \ell_2 D + \text{penalty curvature}, \qquad Q = \tilde X D,
 
-so a conjugate-gradient solve with a diagonal preconditioner gives an inexact
-Newton step for a few dozen products (Nocedal & Wright, 2006, ch. 7), followed
-by a backtracking line search on the true objective. The caller
+so a conjugate-gradient solve preconditioned by the Hessian's ``K x K``
+diagonal blocks (one per support row, :meth:`_System.preconditioner`) gives an
+inexact Newton step for a few dozen products (Nocedal & Wright, 2006, ch. 7),
+followed by a backtracking line search on the true objective. The caller
 (:func:`~._apg.apg`) tries these steps only when no zero group asks to enter
 the support, and keeps its certificate: every point is checked by the duality
 gap, and zero groups stay zero.
 """
 
 import math
+
+import numpy as np
 
 from ._problem import group_norms
 
@@ -38,6 +41,8 @@ _CG_RTOL = 1e-1  # conjugate gradients stop at this fraction of the gradient's n
 _CG_MAX_ITER = 100  # Hessian products per Newton step
 _ARMIJO = 1e-4  # sufficient-decrease fraction of the directional derivative
 _MAX_HALVINGS = 8  # line-search halvings before the step is refused
+_BLOCK_MAX_ENTRIES = 1e7  # most m K^2 entries of the block preconditioner (80 MB)
+_CHUNK_ENTRIES = 4e6  # n_chunk K^2 entries of the temporary products in building it
 
 
 def support_settled(problem, W, G):
@@ -112,32 +117,75 @@ class _System:
         return HD, (S.sum(0) if d is not None else None)
 
     def preconditioner(self):
-        """``M^{-1}``: the inverse of the Hessian's diagonal, as a function.
+        """``M^{-1}`` as a function of a pair ``(R_W, r_b or None)``.
 
-        A Kronecker-factored preconditioner (the support's Gram matrix times
-        the mean class curvature, which captures the correlations a diagonal
-        cannot) was tried and was slower: 17-24 s against 16 s at ``K = 100``,
-        ``d = 20,000``, ``tol=1e-6``. The ill-conditioned directions left at the
-        end are those of near-separable data, not of correlated columns.
+        Block Jacobi: the exact ``K x K`` diagonal block of every support row
+        (its data curvature ``sum_i c_i x_ij^2 (diag(p_i) - p_i p_i^T)`` plus the
+        penalty's), inverted once; the plain diagonal where the ``m K^2``
+        entries of the inverses would exceed ``_BLOCK_MAX_ENTRIES``. The
+        intercept gets its diagonal. Near the optimum of near-separable data
+        the classes of one row are strongly coupled (a confident row curves
+        the logits of its class and of a rival together, not apart), which a
+        diagonal misses: at ``K = 100`` on 302 support rows, conjugate
+        gradients reached a relative residual of ``5e-5`` in 30 products with
+        the blocks against ``6e-3`` with the diagonal (and ``9e-9`` against
+        ``2e-3`` in 100). A Kronecker-factored preconditioner (the support's
+        Gram matrix times the mean class curvature) did no better than the
+        diagonal.
         """
         ops = self.ops
+        m, K = self.Ws.shape
         curv = self.cP * (1.0 - self.P)
-        diag = (self.Xs * self.Xs).T @ curv + self.scale[:, None] * (
-            1.0 - self.U * self.U
-        )
-        if self.problem.l2:
-            diag = diag + self.problem.l2
-        floor = 1e-12 * ops.item(diag.mean()) + 1e-300
-        diag = ops.clip_min(diag, floor)
-        db = ops.clip_min(curv.sum(0), floor) if self.intercept else None
+        db = None
+        if self.intercept:
+            db = ops.clip_min(curv.sum(0), 1e-12 * ops.item(curv.mean()) + 1e-300)
+        if m * K * K <= _BLOCK_MAX_ENTRIES:
+            inverses = self._block_inverses()
+
+            def apply_w(r):
+                return (inverses @ r[:, :, None])[:, :, 0]
+        else:
+            diag = (self.Xs * self.Xs).T @ curv + self.scale[:, None] * (
+                1.0 - self.U * self.U
+            )
+            if self.problem.l2:
+                diag = diag + self.problem.l2
+            diag = ops.clip_min(diag, 1e-12 * ops.item(diag.mean()) + 1e-300)
+
+            def apply_w(r):
+                return r / diag
 
         def apply(r):
             if db is None:
-                return r[0] / diag, None
+                return apply_w(r[0]), None
             zb = r[1] / db
-            return r[0] / diag, zb - zb.mean()  # a constant intercept shift: nothing
+            return apply_w(r[0]), zb - zb.mean()  # a constant intercept shift: nothing
 
         return apply
+
+    def _block_inverses(self):
+        """Inverses of the support rows' ``K x K`` Hessian blocks, ``(m, K, K)``."""
+        ops, P, cP = self.ops, self.P, self.cP
+        (m, K), n = self.Ws.shape, P.shape[0]
+        X2 = self.Xs * self.Xs
+        # sum_i c_i x_ij^2 p_i p_i^T, in chunks of rows, in float32 (the
+        # largest product of the fit, m n K^2; a preconditioner needs no more)
+        X2_32, f32 = ops.cast(X2, ops.float32), ops.float32
+        coupling = ops.zeros((m, K * K), ops.float64)
+        step = max(1, int(_CHUNK_ENTRIES // (K * K)))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            outer = (
+                ops.cast(cP[rows], f32)[:, :, None] * ops.cast(P[rows], f32)[:, None, :]
+            )
+            product = X2_32[rows].T @ outer.reshape(-1, K * K)
+            coupling = coupling + ops.cast(product, ops.float64)
+        eye = ops.asarray(np.eye(K))
+        diag = X2.T @ cP + self.scale[:, None] + (self.problem.l2 or 0.0)
+        B = diag[:, :, None] * eye[None] - coupling.reshape(m, K, K)
+        B = B - self.scale[:, None, None] * (self.U[:, :, None] * self.U[:, None, :])
+        damping = 1e-12 * ops.item(diag.mean()) + 1e-300
+        return ops.inv(B + damping * eye[None])
 
 
 def _dot(ops, a, b):
@@ -151,7 +199,7 @@ def _axpy(t, x, y):
     return (y[0] + t * x[0], None if y[1] is None else y[1] + t * x[1])
 
 
-def conjugate_gradient(system, g, *, rtol, max_iter):
+def conjugate_gradient(system, g, *, rtol, max_iter, M=None):
     """Preconditioned conjugate gradients for ``H s = -g`` on the support.
 
     Parameters
@@ -164,6 +212,8 @@ def conjugate_gradient(system, g, *, rtol, max_iter):
         Stop when the residual's norm is at most ``rtol`` times ``||g||``.
     max_iter : int
         Most Hessian products.
+    M : callable or None, default=None
+        The preconditioner (:meth:`_System.preconditioner` if None).
 
     Returns
     -------
@@ -173,7 +223,7 @@ def conjugate_gradient(system, g, *, rtol, max_iter):
         Hessian products used.
     """
     ops = system.ops
-    M = system.preconditioner()
+    M = system.preconditioner() if M is None else M
     s = (0.0 * g[0], None if g[1] is None else 0.0 * g[1])
     r = (-g[0], None if g[1] is None else -g[1])
     z = M(r)
@@ -196,7 +246,7 @@ def conjugate_gradient(system, g, *, rtol, max_iter):
     return s, k
 
 
-def support_newton(problem, W, b, Z, F, P):
+def support_newton(problem, W, b, Z, F, P, preconditioner=None):
     """One inexact Newton step on the support of ``W``, with a line search.
 
     Parameters
@@ -213,6 +263,11 @@ def support_newton(problem, W, b, Z, F, P):
         Objective at ``(W, b)``.
     P : array of shape (n, K)
         Softmax probabilities at ``(W, b)``.
+    preconditioner : tuple or None, default=None
+        The ``preconditioner`` a previous step returned: reused when the
+        support has not changed (building the blocks costs about as much as
+        twenty Hessian products; the curvature changes little near the
+        optimum, where the steps are taken).
 
     Returns
     -------
@@ -222,13 +277,29 @@ def support_newton(problem, W, b, Z, F, P):
     n_products : int
         Products with the support's columns (Hessian products and the line
         search's objective evaluations): the step's cost in gradient steps.
+    preconditioner : tuple
+        ``(support rows, M)``, for the next step.
     """
     ops = problem.ops
     system = _System(problem, W, P)
+    rows = ops.to_numpy(system.rows)
+    if preconditioner is None or not np.array_equal(preconditioner[0], rows):
+        preconditioner = (rows, system.preconditioner())
     g = system.gradient()
     (D, d), n_products = conjugate_gradient(
-        system, g, rtol=_CG_RTOL, max_iter=_CG_MAX_ITER
+        system, g, rtol=_CG_RTOL, max_iter=_CG_MAX_ITER, M=preconditioner[1]
     )
+    point, n = _line_search(problem, system, (W, b, Z, F), g, (D, d))
+    return point, n_products + n, preconditioner
+
+
+def _line_search(problem, system, start, g, step):
+    """Backtracking (Armijo) along ``step`` from ``start = (W, b, Z, F)``.
+
+    Returns the accepted ``(W, b, Z, F)`` or None, and the products used.
+    """
+    ops, (W, b, Z, F), (D, d) = problem.ops, start, step
+    n_products = 0
     slope = _dot(ops, g, (D, d))
     if not slope < 0:
         return None, n_products

@@ -94,6 +94,9 @@ class TorchOps:
     def append(self, vec, scalar):
         return self._torch.cat([vec, scalar.reshape(1).to(vec.dtype)])
 
+    def inv(self, A):
+        return self._torch.linalg.inv(A)
+
     def copy(self, x):
         return x.clone()
 
