@@ -100,3 +100,20 @@ def test_a_record_holds_the_cv_table_and_each_candidates_test_predictions():
     assert len(rec["predictions"]) == n == len(table["test_accuracy"])
     for encoded, acc in zip(rec["predictions"], table["test_accuracy"], strict=True):
         assert np.mean(S.decode_labels(encoded) == y[160:]) == pytest.approx(acc)
+
+
+def test_grids_whose_ridges_were_not_recorded_are_left_out():
+    # a record of the default head (--grid default) has the default ridges only
+    table = _table()
+    table["refit_l2"] = [1e-3, 1e-4, 1e-5, 1e-5, 1e-3]
+    cells = {("t", 0): ({"table": table}, None, {})}
+    assert R.recorded(cells, (1e-3, 1e-4, 1e-5))
+    assert not R.recorded(cells, (1e-5, 1e-6, 1e-7))
+    wide = {("t", 0): ({"table": _table()}, None, {})}
+    assert not R.recorded(wide, (1e-3, 1e-4, 1e-5))  # 1e-4 missing there
+
+
+def test_each_pool_of_target_sizes_has_its_own_feature_cache(tmp_path):
+    assert RC.feature_cache(tmp_path, [1024]) == tmp_path
+    assert RC.feature_cache(tmp_path, [1024, 4096]) == tmp_path / "pool-t1024-4096"
+    assert RC.GRIDS["default"] == {} and RC.GRIDS["wide"] is RC.WIDE

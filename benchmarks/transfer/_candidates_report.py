@@ -198,12 +198,29 @@ DOC_ROWS = [
 ]
 
 
+def recorded(cells, ridges):
+    """Whether every cell's table holds candidates of every ridge of a grid.
+
+    A record of the default head (``run_candidates.py --grid default``) has
+    only the default ridges: the wider grids cannot be evaluated on it.
+    """
+    return all(
+        np.all([allowed_mask(rec["table"], [ridge]).any() for ridge in ridges])
+        for rec, _, _ in cells.values()
+    )
+
+
 def evaluate_all(cells):
-    """``{(grid, rule): {"summary": ..., "tasks": ...}}`` for every grid and rule."""
+    """``{(grid, rule): {"summary": ..., "tasks": ...}}`` for every grid and rule.
+
+    Grids whose ridges are not all recorded in every cell (:func:`recorded`)
+    are left out.
+    """
     rules = {**RULES, **HINDSIGHT}
     return {
         (grid, name): _result(evaluate(cells, _chooser(rule, ridges)))
         for grid, ridges in GRIDS.items()
+        if recorded(cells, ridges)
         for name, rule in rules.items()
     }
 
@@ -235,6 +252,8 @@ def rst_table(results, n_cells, tasks):
     )
     rows = []
     for grid, rule in DOC_ROWS:
+        if (grid, rule) not in results:
+            continue
         s = results[grid, rule]["summary"]
         rows.append(
             (
@@ -278,7 +297,8 @@ def main(argv=None):
         "--output-dir",
         type=Path,
         default=None,
-        help="write candidates_table.rst and candidates_results.json there",
+        help="write candidates_table.rst and candidates_results.json there "
+        "(candidates_<name>_table.rst ... for a --name other than wide)",
     )
     args = p.parse_args(argv)
     cells = load(args.cache_dir, args.name, S.TASKS, S.SEEDS)
@@ -291,9 +311,10 @@ def main(argv=None):
         print(_line(grid, rule, res["summary"]))
     if args.output_dir:
         out = args.output_dir
-        (out / "candidates_table.rst").write_text(rst_table(results, len(cells), tasks))
+        stem = "candidates" if args.name == "wide" else f"candidates_{args.name}"
+        (out / f"{stem}_table.rst").write_text(rst_table(results, len(cells), tasks))
         flat = {f"{g} | {r}": v for (g, r), v in results.items()}
-        (out / "candidates_results.json").write_text(json.dumps(flat, indent=1))
+        (out / f"{stem}_results.json").write_text(json.dumps(flat, indent=1))
     return results
 
 

@@ -18,6 +18,9 @@ training data, and scored on the test images.
 Usage (features come from the suite's cache; run ``run_suite.py`` first)::
 
     OMP_NUM_THREADS=1 python benchmarks/transfer/run_candidates.py [--tasks ...]
+    # the default head on a pool of two target sizes (its own feature cache)
+    python benchmarks/transfer/run_candidates.py --grid default \
+        --target-size 1024 4096 --name pool-default
     python benchmarks/transfer/_candidates_report.py
 """
 
@@ -41,6 +44,20 @@ import numpy as np  # noqa: E402
 #: 800 rows, as the L2 probe's grid). Every default candidate is in it, with the
 #: same fits (the weaker ridges are warm-started after the default's).
 WIDE = dict(refit_l2s=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7))
+
+#: The head's parameters of each ``--grid``: the wide grid, or the default head.
+GRIDS = {"wide": WIDE, "default": {}}
+
+
+def feature_cache(cache, sizes):
+    """The feature cache root of a pool of target ``sizes``.
+
+    The suite's own (``sizes == [1024]``) is ``cache``; any other pool has its
+    own root, ``cache/pool-t<size>-<size>...``, so the two never mix.
+    """
+    if list(sizes) == [1024]:
+        return Path(cache)
+    return Path(cache) / ("pool-t" + "-".join(str(s) for s in sizes))
 
 
 def _log(message):
@@ -118,20 +135,31 @@ def main(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=list(S.SEEDS))
     p.add_argument("--cache-dir", type=Path, default=S.DEFAULT_CACHE)
     p.add_argument("--name", default="wide", help="record folder (default: wide)")
+    p.add_argument(
+        "--grid", choices=sorted(GRIDS), default="wide", help="the head's candidates"
+    )
+    p.add_argument(
+        "--target-size",
+        nargs="+",
+        type=int,
+        default=[1024],
+        help="target sizes of the feature pool (default: 1024, the suite's)",
+    )
     args = p.parse_args(argv)
-    cfg = B.Config(image_size=128, target_size=1024, n_train=1000, n_test=2000)
+    size = args.target_size[0] if len(args.target_size) == 1 else args.target_size
+    cfg = B.Config(image_size=128, target_size=size, n_train=1000, n_test=2000)
+    features = feature_cache(args.cache_dir, args.target_size)
     for task in args.tasks:
         pool = S.build_pool(task, list(S.SEEDS), n_train=cfg.n_train, n_test=2000)
-        Z, info = S.load_or_extract(
-            task, pool, cfg.featurizer, args.cache_dir, log=_log
-        )
+        Z, info = S.load_or_extract(task, pool, cfg.featurizer, features, log=_log)
         for seed in args.seeds:
             path = args.cache_dir / "candidates" / args.name / S._slug(task)
             path = path / f"seed{seed}.json"
             if path.exists():
                 continue
             split = S.seed_split(Z, info, pool, seed)
-            rec = record(task, seed, split, WIDE)
+            rec = record(task, seed, split, GRIDS[args.grid])
+            rec["target_size"] = list(args.target_size)
             path.parent.mkdir(parents=True, exist_ok=True)
             B.write_json(path, rec)
             _log(
