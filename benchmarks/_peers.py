@@ -485,6 +485,12 @@ def best_of(fit, repeat=1, short=1.0):
     return best
 
 
+#: The ridge of the scikit-learn ``LogisticRegression`` speed reference
+#: (``C = 1 / (n LR_L2)``), shared by ``bench_solvers.py`` and
+#: ``bench_certificate.py``.
+LR_L2 = 1e-3
+
+
 def run_sklearn_lr(X, y, l2, tol=1e-6, max_iter=10_000, solver="lbfgs"):
     """Multinomial L2 logistic regression with ``C = 1 / (n * l2)``.
 

@@ -28,7 +28,7 @@ import time
 import warnings
 
 import numpy as np
-from _peers import run_sklearn_lr
+from _peers import LR_L2, run_sklearn_lr
 from _problems import make_head2toe_problem
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -73,7 +73,7 @@ def parse_args(argv=None):
     return args
 
 
-def reference_time(X, y, l2=1e-3):
+def reference_time(X, y, l2=LR_L2):
     """Seconds of one default-tol ``LogisticRegression`` (the speed unit)."""
     return run_sklearn_lr(X, y, l2, tol=1e-4)[2]  # scikit-learn's default tol
 

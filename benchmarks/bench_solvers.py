@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _peers import (  # noqa: E402
     ADELIE_LADDER,
+    LR_L2,
     GlmnetData,
     adelie_python,
     alpha_max,
@@ -73,7 +74,6 @@ CPU_SOLVERS = ["fista", "newton"]  # skhead2toe's numpy solvers, timed on every 
 TOL_LADDER = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
 GLMNET_LADDER = [1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12]
 LR_LADDER = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
-LR_L2 = 1e-3
 
 
 def _ours_available():
