@@ -21,7 +21,7 @@ certified gap. The gap is linear in the dual point's error and the objective
 quadratic in the primal's, so the last digits of a tight certificate are
 where FISTA is slowest and Newton fastest: at ``K = 100``, ``d = 20,000``,
 0.1 alpha_max and ``tol=1e-6``, 3,038 steps (3.9x one scikit-learn
-``LogisticRegression``) became 1,414 (1.6x), and an alpha 5.7e-8 away that
+``LogisticRegression``) became 1,414 (1.5x), and an alpha 5.7e-8 away that
 FISTA alone did not certify in 10,000 steps certifies in 1,425
 (``benchmarks/bench_certificate.py``).
 """

@@ -265,9 +265,9 @@ def support_newton(problem, W, b, Z, F, P, preconditioner=None):
         Softmax probabilities at ``(W, b)``.
     preconditioner : tuple or None, default=None
         The ``preconditioner`` a previous step returned: reused when the
-        support has not changed (building the blocks costs about as much as
-        twenty Hessian products; the curvature changes little near the
-        optimum, where the steps are taken).
+        support has not changed (building the blocks cost about as much as
+        fifty to ninety Hessian products at ``K = 100``; the curvature changes
+        little near the optimum, where the steps are taken).
 
     Returns
     -------
