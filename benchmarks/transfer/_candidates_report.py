@@ -205,8 +205,9 @@ def recorded(cells, ridges):
     only the default ridges: the wider grids cannot be evaluated on it.
     """
     return all(
-        np.all([allowed_mask(rec["table"], [ridge]).any() for ridge in ridges])
+        allowed_mask(rec["table"], [ridge]).any()
         for rec, _, _ in cells.values()
+        for ridge in ridges
     )
 
 
