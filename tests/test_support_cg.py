@@ -180,7 +180,6 @@ def test_newton_phases_certify_a_tight_gap_in_fewer_steps(monkeypatch):
 
 
 def test_torch_backend_runs_the_newton_phases_and_agrees_with_numpy(monkeypatch):
-    pytest.importorskip("torch")
     from sklearn.datasets import make_classification
 
     from skhead2toe import GroupLassoClassifier

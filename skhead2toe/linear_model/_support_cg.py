@@ -307,8 +307,8 @@ def _line_search(problem, system, start, g, step):
     if d is not None:
         Q = Q + d
     t, slack = 1.0, 1e-13 * (1.0 + abs(F))
+    Wn = ops.copy(W)  # zero groups stay zero: only the support's rows change
     for _ in range(_MAX_HALVINGS):
-        Wn = ops.copy(W)
         Wn[system.rows] = system.Ws + t * D
         bn = b + t * d if d is not None else b
         Zn = Z + t * Q
